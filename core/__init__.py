@@ -1,0 +1,1 @@
+"""The platform-independent core: canonical model, hooks, transport, sandbox."""

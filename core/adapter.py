@@ -1,0 +1,216 @@
+"""What a platform adapter is: capabilities as data, plus four small jobs.
+
+Like Libcloud's driver/response split and LiteLLM's per-provider transformation
+classes: the adapter knows its platform's URLs, bodies and answers; the shared
+sender (:mod:`cancelkit.core.sending`) does the HTTP, retries and auth for all.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+import requests
+from marshmallow import Schema, ValidationError
+
+from .auth import Authenticator
+from .config import Setting, Settings
+from .errors import FieldError, InvalidRequestError
+from .http import HttpCall, HttpResponse
+from .model import REASONS, CancelRequest, CancelResult, Line
+from .outcomes import unknown_result
+from .schemas import flatten_messages
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a platform can express, declared as data (shown by ``cancelkit platforms``)."""
+
+    mode: Literal["sync", "async"]
+    partial_quantity: bool
+    fractional_quantity: bool
+    #: Canonical reason -> platform value; empty when the platform takes no reason.
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    #: Every raw value ``platform_reason`` may carry.
+    platform_reasons: tuple[str, ...] = ()
+    #: Platform value used (with a warning) for a canonical reason with no faithful match.
+    other_reason: str | None = None
+    #: Canonical fields this platform needs, e.g. ``order_id``, ``lines[].price``.
+    required_fields: tuple[str, ...] = ()
+    settings: tuple[Setting, ...] = ()
+    rate_limit: str | None = None
+    #: True only where the platform deduplicates, so resending after "unknown" is safe.
+    resend_safe: bool = False
+    #: True when ``status`` can follow up on a tracking id.
+    has_status: bool = False
+
+    @property
+    def takes_reason(self) -> bool:
+        """Whether the platform has a reason field at all."""
+        return bool(self.reasons or self.platform_reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; settings listed by name with their secret flag."""
+        data = asdict(self)
+        data["settings"] = [
+            {"name": s.name, "secret": s.secret, "default": s.default} for s in self.settings
+        ]
+        data["reasons"] = dict(self.reasons)
+        data["platform_reasons"] = list(self.platform_reasons)
+        data["required_fields"] = list(self.required_fields)
+        return data
+
+
+class PlatformAdapter(ABC):
+    """Base class of every platform adapter. Subclass it in your own plugin."""
+
+    #: Plugin name used on the command line (``-p NAME``).
+    name: ClassVar[str]
+    #: One line for ``cancelkit platforms``.
+    title: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    #: marshmallow schema for ``options``; unknown keys are refused.
+    options_schema: ClassVar[type[Schema] | None] = None
+    #: Settings are read as ``CANCELKIT_<settings_name>_*`` (shared by sibling adapters).
+    settings_name: ClassVar[str | None] = None
+
+    # -- checking -----------------------------------------------------------
+    def validate(self, request: CancelRequest) -> None:
+        """Refuse what this platform cannot express, naming every field and why."""
+        problems = self.problems(request)
+        if problems:
+            raise InvalidRequestError(problems)
+
+    def problems(self, request: CancelRequest) -> list[FieldError]:
+        """Every reason this platform cannot take ``request`` (empty when it can)."""
+        caps = self.capabilities
+        found: list[FieldError] = []
+        for path in caps.required_fields:
+            found.extend(self._missing(request, path))
+        for index, line in enumerate(request.lines):
+            if not caps.fractional_quantity and line.quantity != line.quantity.to_integral_value():
+                found.append(
+                    FieldError(
+                        f"lines[{index}].quantity", f"{self.name} takes whole quantities only"
+                    )
+                )
+            try:
+                self.reason_value(request, line)
+            except InvalidRequestError as error:
+                found.extend(
+                    FieldError(
+                        f"lines[{index}].{e.path}" if e.path else f"lines[{index}]", e.message
+                    )
+                    for e in error.errors
+                )
+        found.extend(self._option_problems(request))
+        return _dedupe(found)
+
+    def _missing(self, request: CancelRequest, path: str) -> list[FieldError]:
+        message = f"required by {self.name}"
+        if path.startswith("lines[]."):
+            attribute = path.removeprefix("lines[].")
+            return [
+                FieldError(f"lines[{i}].{attribute}", message)
+                for i, line in enumerate(request.lines)
+                if getattr(line, attribute) in (None, "", ())
+            ]
+        return [] if getattr(request, path) not in (None, "") else [FieldError(path, message)]
+
+    def _option_problems(self, request: CancelRequest) -> list[FieldError]:
+        if self.options_schema is None:
+            return [
+                FieldError(f"options.{k}", f"unknown option for {self.name}")
+                for k in request.options
+            ]
+        try:
+            self.options_schema().load(request.options)
+        except ValidationError as error:
+            return flatten_messages(error.messages, "options")
+        return []
+
+    def options(self, request: CancelRequest) -> dict[str, Any]:
+        """``request.options`` loaded through :attr:`options_schema` (defaults filled)."""
+        return dict(self.options_schema().load(request.options)) if self.options_schema else {}
+
+    # -- reasons ------------------------------------------------------------
+    def reason_value(self, request: CancelRequest, line: Line) -> str | None:
+        """The platform reason for ``line``: raw ``platform_reason``, else the mapped one."""
+        caps = self.capabilities
+        raw = request.platform_reason_for(line)
+        if raw is not None:
+            if raw not in caps.platform_reasons:
+                accepted = ", ".join(caps.platform_reasons) or "none"
+                raise InvalidRequestError(
+                    FieldError(
+                        "platform_reason",
+                        f"{raw!r} is not a {self.name} reason; accepted: {accepted}",
+                    )
+                )
+            return raw
+        reason = request.reason_for(line)
+        if not caps.takes_reason or reason is None:
+            return None
+        if reason in caps.reasons:
+            return caps.reasons[reason]
+        if caps.other_reason:
+            return caps.other_reason
+        accepted = ", ".join(r for r in REASONS if r in caps.reasons)
+        raise InvalidRequestError(
+            FieldError(
+                "reason", f"{reason} has no faithful {self.name} equivalent; accepted: {accepted}"
+            )
+        )
+
+    def warnings(self, request: CancelRequest) -> list[str]:
+        """Warnings to put on the result (reasons ignored or approximated)."""
+        caps = self.capabilities
+        reasons = {request.reason_for(line) for line in request.lines} - {None}
+        if not caps.takes_reason and reasons:
+            return [
+                f"{self.name} takes no cancellation reason; "
+                f"{', '.join(sorted(r for r in reasons if r))} ignored"
+            ]
+        approximated = sorted(r for r in reasons if r and r not in caps.reasons)
+        if caps.other_reason and approximated:
+            return [f"{', '.join(approximated)} sent as {caps.other_reason}"]
+        return []
+
+    # -- the platform's own jobs --------------------------------------------
+    @abstractmethod
+    def translate(self, request: CancelRequest, settings: Settings) -> HttpCall:
+        """The exact HTTP call for ``request``, secrets as ``***`` placeholders."""
+
+    @abstractmethod
+    def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
+        """The canonical result for the platform's answer to the cancel call."""
+
+    @abstractmethod
+    def authenticator(self, settings: Settings, session: requests.Session) -> Authenticator:
+        """How calls to this platform are authenticated, from its settings."""
+
+    def status_call(self, tracking_id: str, settings: Settings) -> HttpCall:
+        """The HTTP call that asks about an asynchronous tracking id."""
+        raise InvalidRequestError(FieldError("platform", f"{self.name} has no status endpoint"))
+
+    def normalise_status(self, tracking_id: str, response: HttpResponse) -> CancelResult:
+        """The canonical result for the answer to :meth:`status_call`."""
+        raise NotImplementedError
+
+    def unknown(self, request: CancelRequest, why: str, http_status: int | None) -> CancelResult:
+        """Result for an answer that leaves the outcome unknown (never resent)."""
+        return unknown_result(self.name, request, why, http_status, self.how_to_check(request))
+
+    def how_to_check(self, request: CancelRequest) -> str:
+        """Tells a person how to find out whether an unknown cancel was applied."""
+        return f"check the order {request.order_id or request.fulfillment_order_id} in {self.title}"
+
+    def poll_interval(self, settings: Settings) -> float:
+        """Seconds between status polls for ``send --wait``."""
+        return float(settings.get("poll_interval") or 60)
+
+
+def _dedupe(errors: list[FieldError]) -> list[FieldError]:
+    return list(dict.fromkeys(errors))

@@ -1,0 +1,120 @@
+"""Credentials on the wire: static tokens, API keys and cached OAuth2 tokens.
+
+Authenticators turn settings into request headers at send time only, so a
+translated call never holds a secret. OAuth2 tokens are cached until shortly
+before ``expires_in`` and can be refreshed once when the platform answers 401.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import requests
+
+from . import jsonutil
+from .errors import AuthenticationError, TransportError
+
+#: Refresh this many seconds before the platform says the token expires.
+EXPIRY_MARGIN_SECONDS = 60.0
+
+
+class Authenticator(Protocol):
+    """Gives the headers that authenticate one call."""
+
+    #: True when a fresh credential can be fetched after a 401.
+    can_refresh: bool
+
+    def headers(self, session: requests.Session, *, refresh: bool = False) -> Mapping[str, str]:
+        """Headers to add to the call; ``refresh`` forces a new token."""
+        ...
+
+
+@dataclass
+class StaticHeaders:
+    """Fixed headers: an access token given directly, or an API key."""
+
+    values: Mapping[str, str]
+    can_refresh: bool = False
+
+    def headers(self, session: requests.Session, *, refresh: bool = False) -> Mapping[str, str]:
+        """The configured headers, unchanged."""
+        return self.values
+
+
+class ClientCredentialsToken:
+    """OAuth2 client-credentials bearer token, cached until shortly before expiry."""
+
+    can_refresh = True
+
+    def __init__(
+        self,
+        token_url: str,
+        fields: Mapping[str, str],
+        *,
+        encoding: str = "form",
+        platform: str,
+        timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        header: Callable[[str], Mapping[str, str]] = lambda t: {"Authorization": f"Bearer {t}"},
+    ):
+        self.token_url = token_url
+        self._fields = dict(fields)
+        self._encoding = encoding
+        self._platform = platform
+        self._timeout = timeout
+        self._clock = clock
+        self._header = header
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    def headers(self, session: requests.Session, *, refresh: bool = False) -> Mapping[str, str]:
+        """Bearer header, fetching a token when none is cached or it is expiring."""
+        if refresh or self._token is None or self._clock() >= self._expires_at:
+            self._fetch(session)
+        assert self._token is not None
+        return self._header(self._token)
+
+    def _fetch(self, session: requests.Session) -> None:
+        kwargs = (
+            {"data": self._fields}
+            if self._encoding == "form"
+            else {
+                "data": jsonutil.wire(self._fields),
+                "headers": {"Content-Type": "application/json"},
+            }
+        )
+        try:
+            response = session.post(self.token_url, timeout=self._timeout, **kwargs)
+        except requests.RequestException as error:
+            raise TransportError(
+                f"{self._platform}: could not reach the token endpoint {self.token_url} "
+                f"({type(error).__name__}); nothing was sent"
+            ) from None
+        payload = _json_or_none(response)
+        token = payload.get("access_token") if isinstance(payload, dict) else None
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            raise AuthenticationError(
+                f"{self._platform}: token request refused (HTTP {response.status_code})"
+                + _oauth_reason(payload)
+            )
+        expires_in = payload.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, (int, float, str)) else 3600.0
+        self._token = token
+        self._expires_at = self._clock() + max(lifetime - EXPIRY_MARGIN_SECONDS, 0.0)
+
+
+def _json_or_none(response: requests.Response) -> object:
+    try:
+        return jsonutil.loads(response.text)
+    except ValueError:
+        return None
+
+
+def _oauth_reason(payload: object) -> str:
+    if not isinstance(payload, dict):
+        return ""
+    parts = [str(payload[k]) for k in ("error", "error_description", "message") if payload.get(k)]
+    return ": " + " - ".join(parts) if parts else ""

@@ -1,0 +1,119 @@
+"""Every hook a cancelkit plugin can implement (pluggy project name ``cancelkit``).
+
+A plugin is any module or object with functions marked ``@hookimpl``, registered
+through the entry-point group ``cancelkit.plugins`` - the built-in platforms
+register exactly that way. Hooks are called in pluggy's order: last registered
+first, ``tryfirst``/``trylast`` adjust it. Hooks marked *first result* stop at the
+first implementation that returns something other than ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .adapter import PlatformAdapter
+    from .config import Settings
+    from .http import HttpCall, HttpResponse
+    from .model import CancelRequest, CancelResult
+    from .sandbox.emulator import Emulator
+
+PROJECT = "cancelkit"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def cancelkit_platforms() -> Sequence[PlatformAdapter]:
+    """Register platform adapters.
+
+    Called once when the plugin manager loads, with no arguments. Return a list of
+    :class:`~cancelkit.core.adapter.PlatformAdapter` instances (or an empty list).
+    All results are collected; two adapters with the same ``name`` are an error
+    reported by ``cancelkit platforms``, the first one loaded is kept.
+    """
+
+
+@hookspec
+def cancelkit_sandbox_emulators() -> Sequence[Emulator]:
+    """Register sandbox emulators, one per platform the plugin emulates.
+
+    Called when a sandbox starts (``cancelkit sandbox``, ``--sandbox``). Return a
+    list of :class:`~cancelkit.core.sandbox.emulator.Emulator` instances; each
+    serves the URL prefix ``/<emulator.platform>/``. All results are collected.
+    """
+
+
+@hookspec
+def cancelkit_prepare_request(
+    request: CancelRequest, platform: PlatformAdapter
+) -> CancelRequest | None:
+    """Validate or enrich a canonical request before it is translated.
+
+    Called for every ``translate`` and ``send``, after the canonical schema and the
+    platform's own checks passed. Raise
+    :class:`~cancelkit.errors.InvalidRequestError` to refuse the request (nothing
+    is sent). Return a replacement request to enrich it, or ``None`` to leave it.
+    All implementations are called; when several return a replacement, the one
+    called first wins (use ``tryfirst`` to be that one).
+    """
+
+
+@hookspec(firstresult=True)
+def cancelkit_translate(
+    request: CancelRequest, platform: PlatformAdapter, config: Settings
+) -> HttpCall | None:
+    """Turn the canonical request into the platform's exact HTTP call.
+
+    First result wins. The built-in implementation (``trylast``) asks
+    ``platform.translate(request, config)``; a plugin may take over a platform's
+    translation with ``tryfirst``. The returned call must hold no secrets: auth
+    headers carry ``***`` placeholders that are filled at send time.
+    """
+
+
+@hookspec
+def cancelkit_before_send(call: HttpCall, platform: PlatformAdapter) -> Mapping[str, str] | None:
+    """Observe a call just before it is sent; optionally add headers.
+
+    Called by ``send`` and ``status`` once per HTTP attempt, with the call as
+    translated (secrets masked). Return a mapping of extra headers to inject (for
+    tracing, say) or ``None``. All implementations are called; a raising observer
+    aborts the send before anything leaves the machine.
+    """
+
+
+@hookspec(firstresult=True)
+def cancelkit_normalise(
+    request: CancelRequest, response: HttpResponse, platform: PlatformAdapter
+) -> CancelResult | None:
+    """Turn the platform's answer to a cancel call into the canonical result.
+
+    First result wins; the built-in implementation
+    (``trylast``) asks ``platform.normalise``. Never raise for a business refusal:
+    return an outcome of ``rejected``.
+    """
+
+
+@hookspec(firstresult=True)
+def cancelkit_normalise_status(
+    tracking_id: str, response: HttpResponse, platform: PlatformAdapter
+) -> CancelResult | None:
+    """Turn the platform's answer to a status call into the canonical result.
+
+    First result wins; the built-in implementation (``trylast``) asks
+    ``platform.normalise_status``.
+    """
+
+
+@hookspec
+def cancelkit_after_result(result: CancelResult, call: HttpCall, platform: PlatformAdapter) -> None:
+    """Observe every canonical result (audit logs, metrics).
+
+    Called after ``send`` or ``status`` produced a result, including ``unknown``
+    and ``rejected`` ones, with the call as translated (secrets masked). Return
+    values are ignored.
+    """

@@ -1,0 +1,120 @@
+"""The translated HTTP call and the platform's answer, as plain data.
+
+An :class:`HttpCall` is what ``translate`` returns and what ``send`` performs.
+Secret header values never live in it: the adapter puts ``***`` placeholders
+there and the authenticator fills real values into a private copy at send time,
+so no rendering of a call can ever show a secret.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from . import jsonutil
+
+MASK = "***"
+
+
+def path_segment(value: str) -> str:
+    """Percent-encode ``value`` as exactly one URL path segment.
+
+    ``/``, ``?``, ``#`` and ``%`` are encoded, and a segment made only of dots is
+    encoded too, since ``.`` and ``..`` would otherwise be collapsed by URL
+    normalisation and change the path.
+    """
+    encoded = quote(value, safe="")
+    if encoded.strip(".") == "":
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
+def join_url(base: str, *segments: str, query: Mapping[str, str] | None = None) -> str:
+    """``base`` + one encoded path segment per item (+ query string)."""
+    url = base.rstrip("/") + "".join("/" + path_segment(s) for s in segments)
+    if query:
+        url += "?" + urlencode(query)
+    return url
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """One HTTP request, exactly as it will be sent (secrets masked)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: JSON body (``Decimal`` kept exact), or None.
+    body: Any = None
+
+    def with_headers(self, extra: Mapping[str, str]) -> HttpCall:
+        """A copy with ``extra`` headers merged in (later wins)."""
+        return replace(self, headers={**self.headers, **extra})
+
+    def body_bytes(self) -> bytes | None:
+        """The body as sent on the wire."""
+        return None if self.body is None else jsonutil.wire(self.body)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The translated-call contract: method, url, headers, body."""
+        return {
+            "method": self.method,
+            "url": self.url,
+            "headers": dict(self.headers),
+            "body": self.body,
+        }
+
+
+def render(call: HttpCall, fmt: str) -> str:
+    """Show a call as ``json``, ``curl`` or raw ``http``; secrets stay ``***``."""
+    if fmt == "json":
+        return jsonutil.dumps(call.to_dict(), indent=2)
+    body = call.body_bytes()
+    if fmt == "curl":
+        parts = ["curl", "-X", call.method, shlex.quote(call.url)]
+        for name, value in call.headers.items():
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
+        if body is not None:
+            parts += ["--data-raw", shlex.quote(body.decode("utf-8"))]
+        return " ".join(parts)
+    if fmt == "http":
+        url = urlsplit(call.url)
+        target = url.path + (f"?{url.query}" if url.query else "")
+        lines = [f"{call.method} {target} HTTP/1.1", f"Host: {url.netloc}"]
+        lines += [f"{name}: {value}" for name, value in call.headers.items()]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        return "\r\n".join(lines) + "\r\n\r\n" + (body.decode("utf-8") if body else "")
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """The platform's answer, reduced to what normalisers need."""
+
+    status: int
+    headers: Mapping[str, str]
+    text: str
+
+    def json(self) -> Any:
+        """The body parsed as JSON (exact decimals), or None if it is not JSON."""
+        try:
+            return jsonutil.loads(self.text) if self.text.strip() else None
+        except ValueError:
+            return None
+
+    def header(self, name: str) -> str | None:
+        """A header value, looked up case-insensitively."""
+        lowered = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lowered:
+                return value
+        return None
+
+
+def form_body(fields: Mapping[str, str]) -> str:
+    """An ``application/x-www-form-urlencoded`` body."""
+    return urlencode(fields)

@@ -1,0 +1,130 @@
+"""The canonical request and result (contract: see README "Canonical model").
+
+Plain frozen dataclasses: what users build and read. Loading from JSON and
+checking happen in :mod:`cancelkit.core.schemas`; platform-specific checks in each
+adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+#: Canonical cancellation reasons; each platform maps them to its own enum.
+REASONS: tuple[str, ...] = (
+    "CUSTOMER_REQUEST",
+    "OUT_OF_STOCK",
+    "ALLOCATION_FAILED",
+    "STAFF_ERROR",
+    "PAYMENT_ISSUE",
+    "RETURN",
+    "ITEM_NOT_RECEIVED",
+    "AGREEMENT",
+    "DEFECT",
+    "UNABLE_TO_DELIVER",
+    "FRAUD",
+    "OTHER",
+)
+
+#: A request with more lines than this is refused before anything is sent.
+MAX_LINES = 10_000
+
+Outcome = Literal["cancelled", "accepted", "rejected", "partial", "unknown"]
+LineStatus = Literal["cancelled", "pending", "rejected", "unknown"]
+
+OUTCOMES: tuple[str, ...] = ("cancelled", "accepted", "rejected", "partial", "unknown")
+
+
+@dataclass(frozen=True)
+class Tax:
+    """A tax amount to cancel, identified by the platform's tax code."""
+
+    code: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Line:
+    """One order line to cancel, and how much of it."""
+
+    line_id: str
+    quantity: Decimal
+    product_id: str | None = None
+    price: Decimal | None = None
+    shipping_price: Decimal | None = None
+    taxes: tuple[Tax, ...] = ()
+    shipping_taxes: tuple[Tax, ...] = ()
+    reason: str | None = None
+    platform_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """One canonical "cancel these order lines" request, for any platform."""
+
+    lines: tuple[Line, ...]
+    order_id: str | None = None
+    fulfillment_order_id: str | None = None
+    reason: str | None = None
+    platform_reason: str | None = None
+    currency: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+
+    def reason_for(self, line: Line) -> str | None:
+        """The canonical reason that applies to ``line`` (the line's own wins)."""
+        return line.reason or self.reason
+
+    def platform_reason_for(self, line: Line) -> str | None:
+        """The raw platform reason that applies to ``line``, if one was given."""
+        return line.platform_reason or self.platform_reason
+
+
+@dataclass(frozen=True)
+class ResultError:
+    """An error reported by the platform (or by us, for rate limits and unknowns)."""
+
+    message: str
+    code: str | None = None
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """What happened to one requested line."""
+
+    line_id: str
+    quantity: Decimal
+    status: LineStatus
+    errors: tuple[ResultError, ...] = ()
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """The canonical answer of ``send`` and ``status``, whatever the platform said."""
+
+    platform: str
+    outcome: Outcome
+    lines: tuple[LineResult, ...] = ()
+    tracking_id: str | None = None
+    errors: tuple[ResultError, ...] = ()
+    warnings: tuple[str, ...] = ()
+    http_status: int | None = None
+    retry_after: float | None = None
+    message: str | None = None
+    #: Platform extras worth keeping (rate-limit headers, raw status), never secrets.
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the platform cancelled or accepted the request."""
+        return self.outcome in ("cancelled", "accepted")
+
+
+def lines_with_status(
+    request: CancelRequest, status: LineStatus, errors: tuple[ResultError, ...] = ()
+) -> tuple[LineResult, ...]:
+    """Every requested line with the same status: the common case for whole-call answers."""
+    return tuple(LineResult(line.line_id, line.quantity, status, errors) for line in request.lines)

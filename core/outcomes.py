@@ -1,0 +1,44 @@
+"""Results shared by every platform: unknown outcomes and rate limits."""
+
+from __future__ import annotations
+
+from .model import CancelRequest, CancelResult, ResultError, lines_with_status
+
+
+def unknown_result(
+    platform: str,
+    request: CancelRequest,
+    why: str,
+    http_status: int | None,
+    how_to_check: str,
+) -> CancelResult:
+    """The request may or may not have been applied: say so, and never resend."""
+    message = (
+        f"outcome unknown: {why}. The cancellation may have been applied; it was NOT resent. "
+        f"To find out, {how_to_check}."
+    )
+    error = ResultError(message=why, code="OUTCOME_UNKNOWN")
+    return CancelResult(
+        platform=platform,
+        outcome="unknown",
+        lines=lines_with_status(request, "unknown"),
+        errors=(error,),
+        http_status=http_status,
+        message=message,
+    )
+
+
+def rate_limited_result(
+    platform: str, request: CancelRequest, http_status: int, retry_after: float | None
+) -> CancelResult:
+    """The platform refused to process the call for now: nothing was cancelled."""
+    wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+    return CancelResult(
+        platform=platform,
+        outcome="rejected",
+        lines=lines_with_status(request, "rejected"),
+        errors=(ResultError(message=f"rate limited by {platform}{wait}", code="RATE_LIMITED"),),
+        http_status=http_status,
+        retry_after=retry_after,
+        message=f"rate limited: nothing was cancelled{wait}",
+    )

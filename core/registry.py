@@ -1,0 +1,133 @@
+"""The plugin manager: loads plugins from entry points, keeps going past broken ones.
+
+Like datasette's ``datasette plugins``: every plugin that failed to import or to
+register is remembered with the reason, so ``cancelkit platforms`` can show it,
+while all the others keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import builtin_hooks, hookspecs
+from .adapter import PlatformAdapter
+from .errors import UnknownPlatformError
+from .sandbox.emulator import Emulator
+
+ENTRY_POINT_GROUP = "cancelkit.plugins"
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """A plugin that could not be loaded, and why."""
+
+    name: str
+    source: str
+    error: str
+
+
+@dataclass(frozen=True)
+class LoadedPlugin:
+    """A plugin that loaded, and where it came from."""
+
+    name: str
+    source: str
+
+
+class PluginRegistry:
+    """Plugins, the platforms they provide, and the ones that failed to load."""
+
+    def __init__(self, entry_points_to_load: Iterable[EntryPoint] | None = None):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.pm.register(builtin_hooks, name="cancelkit.core.builtin_hooks")
+        self.loaded: list[LoadedPlugin] = []
+        self.broken: list[BrokenPlugin] = []
+        self._platforms: dict[str, PlatformAdapter] | None = None
+        if entry_points_to_load is None:
+            entry_points_to_load = entry_points(group=ENTRY_POINT_GROUP)
+        for entry_point in entry_points_to_load:
+            self._load(entry_point)
+
+    def _load(self, entry_point: EntryPoint) -> None:
+        try:
+            plugin = entry_point.load()
+        except Exception as error:  # a broken plugin must not break the others
+            self.broken.append(BrokenPlugin(entry_point.name, entry_point.value, _why(error)))
+            return
+        self.register(plugin, entry_point.name, entry_point.value)
+
+    def register(self, plugin: ModuleType | object, name: str, source: str = "") -> None:
+        """Register a plugin object (module or instance), as entry points do."""
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as error:
+            self.broken.append(BrokenPlugin(name, source or repr(plugin), _why(error)))
+            return
+        self.loaded.append(LoadedPlugin(name, source or repr(plugin)))
+        self._platforms = None
+
+    @property
+    def hook(self) -> Any:
+        """The pluggy hook relay (``registry.hook.cancelkit_translate(...)``)."""
+        return self.pm.hook
+
+    def platforms(self) -> dict[str, PlatformAdapter]:
+        """Every platform adapter, by name; plugins whose hook raises are reported."""
+        if self._platforms is None:
+            self._platforms = {}
+            for impl in self.pm.hook.cancelkit_platforms.get_hookimpls():
+                self._collect(impl.plugin_name, impl.function)
+        return self._platforms
+
+    def _collect(self, plugin_name: str, function: Any) -> None:
+        assert self._platforms is not None
+        try:
+            adapters = list(function() or ())
+            for adapter in adapters:
+                if not isinstance(adapter, PlatformAdapter):
+                    raise TypeError(f"{adapter!r} is not a PlatformAdapter")
+        except Exception as error:
+            self._drop(plugin_name, _why(error))
+            return
+        for adapter in adapters:
+            if adapter.name in self._platforms:
+                self.broken.append(
+                    BrokenPlugin(
+                        plugin_name, plugin_name, f"platform {adapter.name!r} is already provided"
+                    )
+                )
+                continue
+            self._platforms[adapter.name] = adapter
+
+    def _drop(self, plugin_name: str, why: str) -> None:
+        self.broken.append(BrokenPlugin(plugin_name, plugin_name, why))
+        self.loaded = [p for p in self.loaded if p.name != plugin_name]
+
+    def emulators(self) -> list[Emulator]:
+        """Fresh sandbox emulators from every plugin; a raising plugin is reported."""
+        found: list[Emulator] = []
+        for impl in self.pm.hook.cancelkit_sandbox_emulators.get_hookimpls():
+            try:
+                found.extend(impl.function() or ())
+            except Exception as error:
+                self.broken.append(BrokenPlugin(impl.plugin_name, impl.plugin_name, _why(error)))
+        return found
+
+    def platform(self, name: str) -> PlatformAdapter:
+        """The adapter called ``name``, or an error listing the known ones."""
+        platforms = self.platforms()
+        if name not in platforms:
+            known = ", ".join(sorted(platforms)) or "none"
+            raise UnknownPlatformError(f"platform: unknown platform {name!r}; known: {known}")
+        return platforms[name]
+
+
+def _why(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"

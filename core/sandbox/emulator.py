@@ -1,0 +1,99 @@
+"""The contract between the sandbox server and one platform's emulator.
+
+An emulator lives beside its plugin (``plugins/<platform>/emulator.py``), is
+registered with the ``cancelkit_sandbox_emulators`` hook, and serves every URL
+under ``/<platform>/``. It sees decoded path segments - decoded one by one, so an
+id holding ``/`` stays one segment - and answers with plain data.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+
+@dataclass(frozen=True)
+class EmuRequest:
+    """One request as the emulator sees it (path without the platform prefix)."""
+
+    method: str
+    segments: tuple[str, ...]
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """A header value, case-insensitively."""
+        lowered = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+
+    def json(self) -> Any:
+        """The body as JSON; raises ValueError when it is not JSON."""
+        return json.loads(self.body.decode("utf-8"))
+
+    def form(self) -> dict[str, str]:
+        """The body as a form (``application/x-www-form-urlencoded``)."""
+        return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8")).items()}
+
+    def bearer(self) -> str | None:
+        """The bearer token, if the request carries one."""
+        value = self.header("Authorization") or ""
+        return value[7:] if value.startswith("Bearer ") else None
+
+
+@dataclass(frozen=True)
+class EmuResponse:
+    """An emulator's answer."""
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(
+        cls, status: int, payload: Any, headers: Mapping[str, str] | None = None
+    ) -> EmuResponse:
+        """A JSON answer."""
+        return cls(
+            status,
+            json.dumps(payload, separators=(",", ":")).encode("utf-8"),
+            {"Content-Type": "application/json", **(headers or {})},
+        )
+
+
+class Emulator(ABC):
+    """Base class of a platform emulator. State must be JSON-serialisable."""
+
+    #: URL prefix and plugin name, e.g. ``mirakl`` serves ``/mirakl/...``.
+    platform: str
+    #: First path segment under the prefix -> the production base URL it stands for.
+    #: Used to rewrite recorded cassettes to production hosts.
+    production_bases: Mapping[str, str]
+
+    @abstractmethod
+    def handle(self, request: EmuRequest) -> EmuResponse:
+        """Answer one request; called under the sandbox's lock."""
+
+    @abstractmethod
+    def client_settings(self, base_url: str) -> dict[str, str]:
+        """Settings that point the platform's adapter at this emulator at ``base_url``."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Back to the seeded demo data."""
+
+    @abstractmethod
+    def dump_state(self) -> dict[str, Any]:
+        """The whole state, JSON-ready (the CLI keeps it between runs)."""
+
+    @abstractmethod
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore a state made by :meth:`dump_state`."""
+
+    def is_token_request(self, request: EmuRequest) -> bool:
+        """True for credential endpoints, which injected faults leave alone."""
+        return False

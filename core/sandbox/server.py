@@ -1,0 +1,277 @@
+"""The sandbox HTTP server: routes ``/<platform>/...`` to emulators, injects faults.
+
+Faults are queued, in-process with :meth:`Sandbox.inject` or over HTTP with
+``POST /_sandbox/faults {"kind": "429", "platform": "mirakl", "count": 1}``, and
+hit the next matching API requests (token endpoints are left alone):
+
+=========  ==============================================================
+kind       what the client gets
+=========  ==============================================================
+429        429 with ``Retry-After: <retry_after>`` (not processed)
+503        503 with ``Retry-After: <retry_after>`` (not processed)
+500        500 with a JSON error body (not processed)
+401        401: the token is treated as expired (not processed)
+slow       the request IS processed, then the answer waits ``delay`` seconds
+html       the request IS processed, the answer is an HTML error page (502)
+malformed  the request IS processed, the answer is truncated JSON (200)
+=========  ==============================================================
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .emulator import Emulator, EmuRequest, EmuResponse
+
+FAULT_KINDS = ("429", "503", "500", "401", "slow", "html", "malformed")
+CONTROL_PREFIX = "_sandbox"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault to inject into the next ``count`` matching requests."""
+
+    kind: str
+    platform: str | None = None
+    count: int = 1
+    retry_after: float = 1.0
+    delay: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+
+
+class Sandbox:
+    """Serves every registered emulator on one loopback port, in a background thread."""
+
+    def __init__(
+        self,
+        emulators: Iterable[Emulator],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_path: Path | None = None,
+        log: Callable[[str], None] | None = None,
+    ):
+        self.emulators = {e.platform: e for e in emulators}
+        self._host, self._port = host, port
+        self._state_path = state_path
+        self._log = log
+        self._lock = threading.Lock()
+        self._faults: deque[Fault] = deque()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(self) -> Sandbox:
+        """Load saved state (if any), bind, and serve in a daemon thread."""
+        self._load_state()
+        self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and save state (if a state file was given)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self._save_state()
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (``cancelkit sandbox``)."""
+        self._load_state()
+        self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        self._server.daemon_threads = True
+        try:
+            self._server.serve_forever()
+        finally:
+            self.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        assert self._server is not None, "sandbox not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def base_url(self, platform: str) -> str:
+        """Where ``platform``'s emulator is served."""
+        return f"{self.url}/{platform}"
+
+    def client_config(self) -> dict[str, dict[str, str]]:
+        """Settings for every emulated platform, ready for ``Client(config=...)``."""
+        return {p: e.client_settings(self.base_url(p)) for p, e in self.emulators.items()}
+
+    # -- faults and state ---------------------------------------------------
+    def inject(self, kind: str, platform: str | None = None, **params: Any) -> None:
+        """Queue a fault (see the module docstring for the kinds)."""
+        self._faults.append(Fault(kind, platform, **params))
+
+    def reset(self) -> None:
+        """Every emulator back to its seeded demo data; faults cleared."""
+        with self._lock:
+            self._faults.clear()
+            for emulator in self.emulators.values():
+                emulator.reset()
+
+    def _take_fault(self, platform: str) -> Fault | None:
+        for fault in list(self._faults):
+            if fault.platform in (None, platform):
+                self._faults.remove(fault)
+                if fault.count > 1:
+                    self._faults.appendleft(
+                        Fault(
+                            fault.kind,
+                            fault.platform,
+                            fault.count - 1,
+                            fault.retry_after,
+                            fault.delay,
+                        )
+                    )
+                return fault
+        return None
+
+    def _load_state(self) -> None:
+        if self._state_path and self._state_path.is_file():
+            try:
+                saved = json.loads(self._state_path.read_text(encoding="utf-8"))
+            except ValueError:
+                return  # a corrupt state file only costs the demo data
+            for platform, state in saved.items():
+                if platform in self.emulators:
+                    self.emulators[platform].load_state(state)
+
+    def _save_state(self) -> None:
+        if self._state_path:
+            self._state_path.parent.mkdir(parents=True, exist_ok=True)
+            state = {p: e.dump_state() for p, e in self.emulators.items()}
+            self._state_path.write_text(json.dumps(state, indent=1), encoding="utf-8")
+
+    # -- dispatch -----------------------------------------------------------
+    def dispatch(self, request: EmuRequest) -> tuple[EmuResponse, float]:
+        """Answer one request; returns the answer and how long to hold it back."""
+        if not request.segments:
+            return _not_found(), 0.0
+        head, rest = request.segments[0], request.segments[1:]
+        sub = EmuRequest(request.method, rest, request.query, request.headers, request.body)
+        if head == CONTROL_PREFIX:
+            return self._control(sub), 0.0
+        emulator = self.emulators.get(head)
+        if emulator is None:
+            return _not_found(), 0.0
+        fault = None if emulator.is_token_request(sub) else self._take_fault(head)
+        if fault and fault.kind in ("429", "503", "500", "401"):
+            return _refusal(fault), 0.0
+        with self._lock:
+            response = emulator.handle(sub)
+        if fault is None:
+            return response, 0.0
+        if fault.kind == "slow":
+            return response, fault.delay
+        if fault.kind == "html":
+            return EmuResponse(502, _HTML, {"Content-Type": "text/html"}), 0.0
+        return EmuResponse(200, b'{"action_id": "trunc', {"Content-Type": "application/json"}), 0.0
+
+    def _control(self, request: EmuRequest) -> EmuResponse:
+        if request.segments == ("faults",) and request.method == "POST":
+            try:
+                spec = request.json()
+                self.inject(**spec)
+            except (ValueError, TypeError) as error:
+                return EmuResponse.json(400, {"message": str(error)})
+            return EmuResponse.json(201, {"queued": [asdict(f) for f in self._faults]})
+        if request.segments == ("reset",) and request.method == "POST":
+            self.reset()
+            return EmuResponse.json(200, {"reset": sorted(self.emulators)})
+        if request.segments == () and request.method == "GET":
+            return EmuResponse.json(
+                200, {"platforms": self.client_config(), "faults": list(FAULT_KINDS)}
+            )
+        return _not_found()
+
+
+def _refusal(fault: Fault) -> EmuResponse:
+    if fault.kind in ("429", "503"):
+        return EmuResponse.json(
+            int(fault.kind),
+            {
+                "code": "TOO_MANY_REQUEST" if fault.kind == "429" else "UNAVAILABLE",
+                "message": "sandbox fault",
+            },
+            {"Retry-After": f"{fault.retry_after:g}"},
+        )
+    if fault.kind == "401":
+        return EmuResponse.json(401, {"code": "UNAUTHORIZED", "message": "token expired"})
+    return EmuResponse.json(500, {"code": "UNEXPECTED", "message": "sandbox fault"})
+
+
+def _not_found() -> EmuResponse:
+    return EmuResponse.json(404, {"code": "NOT_FOUND", "message": "no such sandbox route"})
+
+
+_HTML = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
+
+
+def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "cancelkit-sandbox"
+        sys_version = ""
+
+        def _serve(self) -> None:
+            url = urlsplit(self.path)
+            # Decode each segment on its own: "%2F" inside an id must not split it.
+            segments = tuple(unquote(s) for s in url.path.split("/")[1:] if s != "")
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = EmuRequest(
+                self.command,
+                segments,
+                dict(parse_qsl(url.query)),
+                dict(self.headers.items()),
+                body,
+            )
+            response, delay = sandbox.dispatch(request)
+            if delay:
+                time.sleep(delay)
+            try:
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                self.wfile.write(response.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a "slow" fault): that is the point
+            if sandbox._log:
+                sandbox._log(f"{self.command} {self.path} -> {response.status}")
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            # A fixed Date keeps recorded cassettes identical run to run.
+            return "Thu, 01 Jan 2026 00:00:00 GMT"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler

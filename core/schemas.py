@@ -1,0 +1,250 @@
+"""marshmallow schemas: canonical JSON <-> canonical dataclasses.
+
+``load_request`` is the single door through which input enters: whatever is
+wrong comes back as one :class:`InvalidRequestError` listing every field path
+and reason, before any plugin sees the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from iso4217 import Currency
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from .errors import FieldError, InvalidRequestError
+from .model import (
+    MAX_LINES,
+    OUTCOMES,
+    REASONS,
+    CancelRequest,
+    CancelResult,
+    Line,
+    LineResult,
+    ResultError,
+    Tax,
+)
+
+_NON_NEGATIVE = validate.Range(min=0, error="must not be negative")
+_POSITIVE = validate.Range(min=0, min_inclusive=False, error="must be greater than 0")
+_NON_EMPTY = validate.Length(min=1, error="must not be empty")
+_REASON = validate.OneOf(REASONS, error="unknown reason {input!r}; accepted: {choices}")
+
+
+def _money(**kwargs: Any) -> fields.Decimal:
+    # allow_nan=False (the default) refuses NaN and Infinity.
+    return fields.Decimal(
+        validate=_NON_NEGATIVE,
+        error_messages={"invalid": "must be a number or a numeric string"},
+        **kwargs,
+    )
+
+
+def _text(**kwargs: Any) -> fields.String:
+    return fields.String(validate=_NON_EMPTY, **kwargs)
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class TaxSchema(_Strict):
+    code = _text(required=True)
+    amount = _money(required=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> Tax:
+        return Tax(**data)
+
+
+class LineSchema(_Strict):
+    line_id = _text(required=True)
+    quantity = fields.Decimal(
+        required=True,
+        validate=_POSITIVE,
+        error_messages={"invalid": "must be a number"},
+    )
+    product_id = _text(load_default=None)
+    price = _money(load_default=None)
+    shipping_price = _money(load_default=None)
+    taxes = fields.List(fields.Nested(TaxSchema), load_default=())
+    shipping_taxes = fields.List(fields.Nested(TaxSchema), load_default=())
+    reason = fields.String(load_default=None, validate=_REASON)
+    platform_reason = _text(load_default=None)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> Line:
+        data["taxes"] = tuple(data["taxes"])
+        data["shipping_taxes"] = tuple(data["shipping_taxes"])
+        return Line(**data)
+
+
+def _check_currency(code: str) -> None:
+    try:
+        Currency(code)
+    except ValueError:
+        raise ValidationError(f"{code!r} is not an ISO 4217 currency code") from None
+
+
+class CancelRequestSchema(_Strict):
+    order_id = _text(load_default=None)
+    fulfillment_order_id = _text(load_default=None)
+    reason = fields.String(load_default=None, validate=_REASON)
+    platform_reason = _text(load_default=None)
+    currency = fields.String(load_default=None, validate=_check_currency)
+    lines = fields.List(
+        fields.Nested(LineSchema),
+        required=True,
+        validate=validate.Length(min=1, error="must contain at least one line"),
+    )
+    options = fields.Dict(keys=fields.String(), load_default=dict)
+    idempotency_key = _text(load_default=None)
+
+    @pre_load
+    def _bound_size(self, data: Any, **_: Any) -> Any:
+        # Checked before the lines are loaded so a huge request costs nothing.
+        lines = data.get("lines") if isinstance(data, Mapping) else None
+        if isinstance(lines, list) and len(lines) > MAX_LINES:
+            raise ValidationError(
+                f"at most {MAX_LINES} lines per request, got {len(lines)}", "lines"
+            )
+        return data
+
+    @validates_schema
+    def _unique_lines(self, data: dict[str, Any], **_: Any) -> None:
+        seen: dict[str, int] = {}
+        problems: dict[int, dict[str, list[str]]] = {}
+        for index, line in enumerate(data.get("lines", ())):
+            if line.line_id in seen:
+                problems[index] = {"line_id": [f"duplicate of lines[{seen[line.line_id]}].line_id"]}
+            seen.setdefault(line.line_id, index)
+        if problems:
+            raise ValidationError({"lines": problems})
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> CancelRequest:
+        data["lines"] = tuple(data["lines"])
+        return CancelRequest(**data)
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> list[FieldError]:
+    """Turn marshmallow's nested error dict into ``lines[1].quantity: reason`` items."""
+    if isinstance(messages, str):
+        return [FieldError(prefix, _lower_first(messages))]
+    if isinstance(messages, list):
+        found: list[FieldError] = []
+        for item in messages:
+            found.extend(flatten_messages(item, prefix))
+        return found
+    found = []
+    for key, value in messages.items():
+        if key == "_schema":
+            path = prefix
+        elif isinstance(key, int):
+            path = f"{prefix}[{key}]"
+        else:
+            path = f"{prefix}.{key}" if prefix else str(key)
+        found.extend(flatten_messages(value, path))
+    return found
+
+
+def _lower_first(message: str) -> str:
+    message = message.rstrip(".")
+    if message == "Unknown field":
+        return "unknown field"
+    if message == "Missing data for required field":
+        return "required"
+    return message[:1].lower() + message[1:]
+
+
+def load_request(data: Any) -> CancelRequest:
+    """Build a :class:`CancelRequest` from parsed JSON, or raise ``InvalidRequestError``.
+
+    Every problem is reported at once, each with its field path.
+    """
+    if isinstance(data, CancelRequest):
+        return data
+    if not isinstance(data, Mapping):
+        raise InvalidRequestError(
+            FieldError("", f"the request must be a JSON object, not {_json_type(data)}")
+        )
+    try:
+        return CancelRequestSchema().load(data)
+    except ValidationError as error:
+        raise InvalidRequestError(flatten_messages(error.messages)) from None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float, Decimal)):
+        return "a number"
+    return type(value).__name__
+
+
+def dump_request(request: CancelRequest) -> dict[str, Any]:
+    """The canonical JSON form of a request (``Decimal`` values kept exact)."""
+    return CancelRequestSchema().dump(request)
+
+
+class _ResultErrorSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    code = fields.String(allow_none=True)
+    message = fields.String()
+    field = fields.String(allow_none=True)
+
+
+class _LineResultSchema(Schema):
+    line_id = fields.String()
+    quantity = fields.Decimal()
+    status = fields.String()
+    errors = fields.List(fields.Nested(_ResultErrorSchema))
+
+
+class CancelResultSchema(Schema):
+    platform = fields.String()
+    outcome = fields.String(validate=validate.OneOf(OUTCOMES))
+    tracking_id = fields.String(allow_none=True)
+    lines = fields.List(fields.Nested(_LineResultSchema))
+    errors = fields.List(fields.Nested(_ResultErrorSchema))
+    warnings = fields.List(fields.String())
+    http_status = fields.Integer(allow_none=True)
+    retry_after = fields.Float(allow_none=True)
+    message = fields.String(allow_none=True)
+    details = fields.Dict()
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> CancelResult:
+        data["lines"] = tuple(
+            LineResult(
+                **{**line, "errors": tuple(ResultError(**e) for e in line.get("errors", ()))}
+            )
+            for line in data.get("lines", ())
+        )
+        data["errors"] = tuple(ResultError(**e) for e in data.get("errors", ()))
+        data["warnings"] = tuple(data.get("warnings", ()))
+        return CancelResult(**data)
+
+
+def dump_result(result: CancelResult) -> dict[str, Any]:
+    """The canonical JSON form of a result (contract)."""
+    return CancelResultSchema().dump(result)

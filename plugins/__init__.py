@@ -1,0 +1,1 @@
+"""Built-in platform plugins, one folder per platform (plugin + sandbox emulator)."""

@@ -1,0 +1,1 @@
+"""Mirakl Connect (seller API): asynchronous cancel actions."""

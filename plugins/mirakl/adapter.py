@@ -1,0 +1,263 @@
+"""Mirakl Connect: ``POST /v2/orders/{order_id}/cancel`` and action status.
+
+Source: seed 004 and the published OpenAPI document (``v2-cancelOrderLines``,
+``v2-getActionStatus``); facts in shared/platforms part C.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import requests
+from cancelkit.core.adapter import Capabilities, PlatformAdapter
+from cancelkit.core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
+from cancelkit.core.config import Setting, Settings
+from cancelkit.core.http import MASK, HttpCall, HttpResponse, join_url
+from cancelkit.core.model import (
+    CancelRequest,
+    CancelResult,
+    ResultError,
+    Tax,
+    lines_with_status,
+)
+from cancelkit.core.outcomes import rate_limited_result
+from cancelkit.core.sending import retry_after_seconds
+
+DEFAULT_BASE_URL = "https://miraklconnect.com/api"
+DEFAULT_TOKEN_URL = "https://auth.mirakl.net/oauth/token"
+
+#: Canonical reason -> Mirakl Connect ``CancelRequest.reason``. Mirakl has no
+#: "other" value, so every canonical reason missing here is refused.
+REASONS = {
+    "CUSTOMER_REQUEST": "CUSTOMER_CANCELATION",
+    "OUT_OF_STOCK": "OUT_OF_STOCK",
+    "RETURN": "RETURN",
+    "ITEM_NOT_RECEIVED": "ITEM_NOT_RECEIVED",
+    "AGREEMENT": "AGREEMENT",
+    "DEFECT": "DEFECT",
+    "UNABLE_TO_DELIVER": "UNABLE_TO_DELIVER",
+}
+
+#: Action status (``ActionResponse.status``) -> canonical outcome.
+ACTION_OUTCOMES = {"PENDING": "accepted", "SUCCESS": "cancelled", "FAILED": "rejected"}
+_LINE_STATUS = {"accepted": "pending", "cancelled": "cancelled", "rejected": "rejected"}
+
+SETTINGS = (
+    Setting("base_url", "API base URL", DEFAULT_BASE_URL),
+    Setting("access_token", "a bearer token given directly", secret=True),
+    Setting("client_id", "OAuth2 client id"),
+    Setting("client_secret", "OAuth2 client secret", secret=True),
+    # Seller tokens are seen with ``audience`` (the seller company id) in public
+    # clients; the Connect API page does not say. Sent only when set (UNCONFIRMED).
+    Setting("audience", "OAuth2 audience (seller company id), if your account needs it"),
+    Setting("token_url", "OAuth2 token endpoint", DEFAULT_TOKEN_URL),
+    Setting("timeout", "read timeout in seconds"),
+    # The spec allows at most one status call per minute per action id.
+    Setting("poll_interval", "seconds between status polls (send --wait)", "60"),
+)
+
+
+class MiraklConnectAdapter(PlatformAdapter):
+    """Mirakl Connect seller API: asynchronous cancel actions."""
+
+    name = "mirakl"
+    title = "Mirakl Connect"
+    capabilities = Capabilities(
+        mode="async",
+        partial_quantity=True,
+        fractional_quantity=False,
+        reasons=REASONS,
+        platform_reasons=tuple(dict.fromkeys(REASONS.values())),
+        required_fields=(
+            "order_id",
+            "currency",
+            "reason",
+            "lines[].price",
+            "lines[].shipping_price",
+        ),
+        settings=SETTINGS,
+        rate_limit="429 with Retry-After honoured; status at most once a minute per action",
+        resend_safe=False,
+        has_status=True,
+    )
+
+    def problems(self, request: CancelRequest):  # type: ignore[no-untyped-def]
+        """Base checks; a per-line reason or platform_reason stands in for ``reason``."""
+        found = super().problems(request)
+        if all(
+            request.reason_for(line) or request.platform_reason_for(line) for line in request.lines
+        ):
+            found = [e for e in found if e.path != "reason"]
+        return found
+
+    def translate(self, request: CancelRequest, settings: Settings) -> HttpCall:
+        """``POST {base}/v2/orders/{order_id}/cancel`` with ``cancelations[]``."""
+        assert request.order_id is not None and request.currency is not None
+        currency = request.currency
+
+        def money(amount: Decimal | None) -> dict[str, Any]:
+            return {"amount": amount, "currency": currency}
+
+        def taxes(items: tuple[Tax, ...]) -> list[dict[str, Any]]:
+            return [{"code": t.code, "amount": money(t.amount)} for t in items]
+
+        cancelations = []
+        for line in request.lines:
+            item: dict[str, Any] = {"order_line_id": line.line_id}
+            if line.product_id is not None:
+                item["product_id"] = line.product_id
+            item.update(
+                quantity=int(line.quantity),
+                reason=self.reason_value(request, line),
+                price=money(line.price),
+                shipping_price=money(line.shipping_price),
+            )
+            if line.taxes:
+                item["taxes"] = taxes(line.taxes)
+            if line.shipping_taxes:
+                item["shipping_taxes"] = taxes(line.shipping_taxes)
+            cancelations.append(item)
+        return HttpCall(
+            "POST",
+            join_url(settings["base_url"], "v2", "orders", request.order_id, "cancel"),
+            {
+                "Authorization": f"Bearer {MASK}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            {"cancelations": cancelations},
+        )
+
+    def authenticator(self, settings: Settings, session: requests.Session) -> Authenticator:
+        """A bearer token given directly, else OAuth2 client credentials (form-encoded)."""
+        if settings.get("access_token"):
+            return StaticHeaders({"Authorization": f"Bearer {settings['access_token']}"})
+        fields = {
+            "grant_type": "client_credentials",
+            "client_id": settings.require("client_id"),
+            "client_secret": settings.require("client_secret"),
+        }
+        if settings.get("audience"):
+            fields["audience"] = settings["audience"]
+        return ClientCredentialsToken(settings["token_url"], fields, platform=self.name)
+
+    def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
+        """202 -> accepted (action id); 400/404 Error -> rejected; 429 -> rate limited."""
+        payload = response.json()
+        status = response.status
+        if status == 202 and isinstance(payload, dict) and payload.get("action_id"):
+            action_id = str(payload["action_id"])
+            return CancelResult(
+                platform=self.name,
+                outcome="accepted",
+                tracking_id=action_id,
+                lines=lines_with_status(request, "pending"),
+                http_status=status,
+                message=f"accepted; follow up with: cancelkit status -p mirakl {action_id}",
+            )
+        if status == 429:
+            return rate_limited_result(self.name, request, status, retry_after_seconds(response))
+        if 400 <= status < 500 and isinstance(payload, dict) and "code" in payload:
+            errors = _error_items(payload)
+            return CancelResult(
+                platform=self.name,
+                outcome="rejected",
+                lines=lines_with_status(request, "rejected"),
+                errors=errors,
+                http_status=status,
+                message=str(payload.get("message") or payload["code"]),
+            )
+        if 400 <= status < 500:
+            return CancelResult(
+                platform=self.name,
+                outcome="rejected",
+                lines=lines_with_status(request, "rejected"),
+                errors=(ResultError(f"HTTP {status} without an Error body", f"HTTP_{status}"),),
+                http_status=status,
+                message=f"rejected with HTTP {status}",
+            )
+        # 2xx without an action id, HTML, malformed JSON: we cannot tell what happened.
+        return self.unknown(request, f"unexpected HTTP {status} answer from Mirakl", status)
+
+    def how_to_check(self, request: CancelRequest) -> str:
+        """Where a person looks after an unknown outcome."""
+        return (
+            f"look at order {request.order_id} (GET /v2/orders?order_ids=...): "
+            "its lines' quantities and adjustments show applied cancelations"
+        )
+
+    def status_call(self, tracking_id: str, settings: Settings) -> HttpCall:
+        """``GET {base}/v2/orders/actions/{action_id}``."""
+        return HttpCall(
+            "GET",
+            join_url(settings["base_url"], "v2", "orders", "actions", tracking_id),
+            {"Authorization": f"Bearer {MASK}", "Accept": "application/json"},
+        )
+
+    def normalise_status(self, tracking_id: str, response: HttpResponse) -> CancelResult:
+        """PENDING -> accepted, SUCCESS -> cancelled, FAILED -> rejected with its codes."""
+        payload = response.json()
+        status = response.status
+        if status == 200 and isinstance(payload, dict) and payload.get("status") in ACTION_OUTCOMES:
+            outcome = ACTION_OUTCOMES[payload["status"]]
+            errors = tuple(
+                ResultError(
+                    str(e.get("message", "")), str(e.get("code")) if e.get("code") else None
+                )
+                for e in payload.get("errors") or ()
+                if isinstance(e, dict)
+            )
+            return CancelResult(
+                platform=self.name,
+                outcome=outcome,
+                tracking_id=tracking_id,
+                errors=errors,  # type: ignore[arg-type]
+                http_status=status,
+                message=f"action {payload['status']}",
+                details={
+                    "action_status": payload["status"],
+                    "updated_at": payload.get("updated_at"),
+                },
+            )
+        if status in (400, 404) and isinstance(payload, dict) and "code" in payload:
+            return CancelResult(
+                platform=self.name,
+                outcome="rejected",
+                tracking_id=tracking_id,
+                errors=_error_items(payload),
+                http_status=status,
+                message=f"action {tracking_id} not found"
+                if status == 404
+                else payload.get("message"),
+            )
+        if status == 429:
+            return CancelResult(
+                platform=self.name,
+                outcome="unknown",
+                tracking_id=tracking_id,
+                http_status=status,
+                retry_after=retry_after_seconds(response),
+                message="status rate limited (at most once a minute per action); ask again later",
+            )
+        return CancelResult(
+            platform=self.name,
+            outcome="unknown",
+            tracking_id=tracking_id,
+            http_status=status,
+            message=f"unexpected HTTP {status} answer to the status call; ask again later",
+        )
+
+
+def _error_items(payload: dict[str, Any]) -> tuple[ResultError, ...]:
+    """Mirakl ``Error``: one result error per ``errors[]`` item, else the top level."""
+    code = str(payload.get("code")) if payload.get("code") is not None else None
+    items = [e for e in payload.get("errors") or () if isinstance(e, dict)]
+    if not items:
+        return (ResultError(str(payload.get("message", "")), code),)
+    return tuple(
+        ResultError(
+            str(e.get("message", "")), code, str(e["field"]) if e.get("field") is not None else None
+        )
+        for e in items
+    )
