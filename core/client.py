@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,7 @@ class Client:
 
 def _session() -> requests.Session:
     session = requests.Session()
+    session.headers["User-Agent"] = f"cancelkit/{version('cancelkit')}"
     # urllib3 must never resend on its own: a cancel sent twice is worse than none.
     no_retries = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=False, redirect=0))
     session.mount("https://", no_retries)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .http import HttpCall, HttpResponse
     from .model import CancelRequest, CancelResult
+    from .cassettes import Scenario
     from .sandbox.emulator import Emulator
 
 PROJECT = "cancelkit"
@@ -44,6 +45,17 @@ def cancelkit_sandbox_emulators() -> Sequence[Emulator]:
     Called when a sandbox starts (``cancelkit sandbox``, ``--sandbox``). Return a
     list of :class:`~cancelkit.core.sandbox.emulator.Emulator` instances; each
     serves the URL prefix ``/<emulator.platform>/``. All results are collected.
+    """
+
+
+@hookspec
+def cancelkit_cassette_scenarios() -> Sequence[Scenario]:
+    """Register cassette scenarios: scripted sends and status calls to record.
+
+    Called by the cassette recorder (``python -m cancelkit.core.cassettes``) and by
+    the replay tests. Return a list of :class:`~cancelkit.core.cassettes.Scenario`;
+    each is recorded against the sandbox into ``cassettes/<platform>/<name>.yaml``.
+    All results are collected.
     """
 
 

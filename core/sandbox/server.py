@@ -234,8 +234,9 @@ _HTML = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</bo
 def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        server_version = "cancelkit-sandbox"
-        sys_version = ""
+
+        def version_string(self) -> str:
+            return "cancelkit-sandbox"
 
         def _serve(self) -> None:
             url = urlsplit(self.path)

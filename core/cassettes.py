@@ -1,0 +1,232 @@
+"""Record cassettes from the sandbox and replay them, with one set of rules.
+
+Record (the one documented command; needs the ``test`` extra for vcrpy)::
+
+    python -m cancelkit.core.cassettes            # every platform, into ./cassettes
+    python -m cancelkit.core.cassettes mirakl     # one platform
+    python -m cancelkit.core.cassettes --check    # record to a temp dir, compare
+
+Each :class:`Scenario` runs the real client code (translate, auth, HTTP via
+requests, normalise) against a fresh sandbox under vcrpy. Before a request is
+written, its sandbox URL is rewritten to the platform's production URL, secret
+headers become ``***``, and credentials in token requests and answers become
+``***`` - so replays exercise production URLs and no cassette holds a secret.
+Recording is deterministic (seeded emulators, fixed dates), so re-recording
+reproduces the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from .client import Client
+from .model import CancelResult
+from .registry import PluginRegistry
+from .sandbox import Sandbox
+from .sandbox.emulator import Emulator
+
+#: Header names whose values are replaced by ``***`` in cassettes.
+SECRET_HEADERS = ("authorization", "x-api-key", "tenant-id", "cookie", "set-cookie")
+#: Form or JSON fields replaced by ``***`` in token requests and answers.
+SECRET_FIELDS = (
+    "client_id",
+    "client_secret",
+    "access_token",
+    "refresh_token",
+    "password",
+    "id_token",
+)
+MASK = "***"
+
+
+@dataclass
+class ScenarioContext:
+    """What a scenario gets: a client wired to the sandbox or to the cassette."""
+
+    client: Client
+    platform: str
+    _inject: Callable[..., None]
+
+    def inject(self, kind: str, **params: Any) -> None:
+        """Queue a sandbox fault for the next call (does nothing on replay)."""
+        self._inject(kind, self.platform, **params)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One recorded story: what it does and the outcome it must end with."""
+
+    platform: str
+    name: str
+    description: str
+    run: Callable[[ScenarioContext], CancelResult]
+    expected_outcome: str
+    #: Extra plugins the scenario's client registers (to provoke odd bodies).
+    plugins: tuple[object, ...] = field(default=())
+
+    @property
+    def cassette(self) -> str:
+        """Path of the cassette, relative to the cassettes directory."""
+        return f"{self.platform}/{self.name}.yaml"
+
+
+# -- vcrpy wiring --------------------------------------------------------------
+def _vcr(record_mode: str, rewrites: Mapping[str, str]) -> Any:
+    import vcr  # the test extra; imported here so the library never needs it
+
+    def before_record_request(request: Any) -> Any:
+        for sandbox_base, production_base in rewrites.items():
+            if request.uri.startswith(sandbox_base):
+                request.uri = production_base + request.uri[len(sandbox_base) :]
+        if request.body:
+            request.body = scrub_body(request.body)
+        return request
+
+    def before_record_response(response: Any) -> Any:
+        body = response["body"].get("string")
+        if body:
+            scrubbed = scrub_body(body)
+            if scrubbed != body:
+                # The recorded length would no longer match the masked body.
+                response["headers"].pop("Content-Length", None)
+            response["body"]["string"] = scrubbed
+        return response
+
+    return vcr.VCR(
+        record_mode=record_mode,
+        filter_headers=[(name, MASK) for name in SECRET_HEADERS],
+        before_record_request=before_record_request,
+        before_record_response=before_record_response,
+        decode_compressed_response=True,
+    )
+
+
+_JSON_SECRET = re.compile(r'("(?:' + "|".join(SECRET_FIELDS) + r')"\s*:\s*)"[^"]*"')
+
+
+def scrub_body(body: bytes | str) -> bytes | str:
+    """Mask secret fields in a JSON or form body, keeping its type."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if text.lstrip().startswith(("{", "[")):
+        scrubbed = _JSON_SECRET.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
+    elif "=" in text and " " not in text:
+        pairs = parse_qsl(text, keep_blank_values=True)
+        scrubbed = urlencode([(k, MASK if k in SECRET_FIELDS else v) for k, v in pairs])
+    else:
+        scrubbed = text
+    return scrubbed.encode("utf-8") if isinstance(body, bytes) else scrubbed
+
+
+def replay_config(emulators: Iterable[Emulator]) -> dict[str, dict[str, str]]:
+    """Client settings for replay: production URLs, placeholder credentials."""
+    config: dict[str, dict[str, str]] = {}
+    for emulator in emulators:
+        settings = emulator.client_settings("http://replay.invalid")
+        config[emulator.platform] = {
+            key: (f"replay-{key}" if key in SECRET_FIELDS else value)
+            for key, value in settings.items()
+            if key in SECRET_FIELDS or key in ("poll_interval",)
+        }
+    return config
+
+
+def scenarios(registry: PluginRegistry, platforms: Iterable[str] = ()) -> list[Scenario]:
+    """Every registered scenario, optionally only those of ``platforms``."""
+    wanted = set(platforms)
+    found = [s for group in registry.hook.cancelkit_cassette_scenarios() for s in group]
+    return [s for s in found if not wanted or s.platform in wanted]
+
+
+def _client(
+    plugins: tuple[object, ...], config: Mapping[str, Any], sleep: Callable[[float], None]
+) -> Client:
+    registry = PluginRegistry()
+    for index, plugin in enumerate(plugins):
+        registry.register(plugin, f"scenario-plugin-{index}")
+    return Client(registry=registry, config=config, env={}, sleep=sleep)
+
+
+def record(scenario: Scenario, directory: Path, box: Sandbox) -> CancelResult:
+    """Run ``scenario`` against ``box`` and write its cassette under ``directory``."""
+    box.reset()
+    emulator = box.emulators[scenario.platform]
+    base = box.base_url(scenario.platform)
+    rewrites = {f"{base}/{k}": v for k, v in emulator.production_bases.items()}
+    path = directory / scenario.cassette
+    path.unlink(missing_ok=True)
+    client = _client(scenario.plugins, box.client_config(), time.sleep)
+    context = ScenarioContext(client, scenario.platform, box.inject)
+    with _vcr("all", rewrites).use_cassette(str(path)):
+        result = scenario.run(context)
+    client.close()
+    return result
+
+
+def replay(scenario: Scenario, directory: Path) -> CancelResult:
+    """Run ``scenario`` from its cassette only (record mode ``none``)."""
+    emulators = PluginRegistry().emulators()
+    client = _client(scenario.plugins, replay_config(emulators), lambda seconds: None)
+    context = ScenarioContext(client, scenario.platform, lambda *a, **k: None)
+    with _vcr("none", {}).use_cassette(str(directory / scenario.cassette)):
+        result = scenario.run(context)
+    client.close()
+    return result
+
+
+def record_all(directory: Path, platforms: Iterable[str] = ()) -> list[tuple[Scenario, str]]:
+    """Record every scenario; returns (scenario, outcome) pairs."""
+    registry = PluginRegistry()
+    done = []
+    with Sandbox(registry.emulators()) as box:
+        for scenario in scenarios(registry, platforms):
+            result = record(scenario, directory, box)
+            if result.outcome != scenario.expected_outcome:
+                raise AssertionError(
+                    f"{scenario.cassette}: expected {scenario.expected_outcome}, "
+                    f"got {result.outcome}"
+                )
+            done.append((scenario, result.outcome))
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: record cassettes, or ``--check`` that re-recording reproduces them."""
+    parser = argparse.ArgumentParser(prog="python -m cancelkit.core.cassettes")
+    parser.add_argument("platforms", nargs="*", help="only these platforms")
+    parser.add_argument("--out", type=Path, default=Path("cassettes"))
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="record to a temporary directory and compare with --out",
+    )
+    args = parser.parse_args(argv)
+    if not args.check:
+        for scenario, outcome in record_all(args.out, args.platforms):
+            print(f"recorded {args.out / scenario.cassette} ({outcome})")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        recorded = record_all(Path(tmp), args.platforms)
+        different = [
+            s.cassette
+            for s, _ in recorded
+            if not (args.out / s.cassette).is_file()
+            or not filecmp.cmp(Path(tmp) / s.cassette, args.out / s.cassette, shallow=False)
+        ]
+    for name in different:
+        print(f"differs: {name}")
+    print(f"{len(recorded) - len(different)} of {len(recorded)} cassettes reproduced")
+    return 1 if different else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
