@@ -148,7 +148,9 @@ def platforms(state: _State, as_json: bool) -> None:
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+        click.echo(
+            "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        )
     for item in broken:
         click.echo(f"BROKEN {item['name']} ({item['source']}): {item['error']}")
 

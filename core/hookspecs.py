@@ -16,10 +16,10 @@ import pluggy
 
 if TYPE_CHECKING:
     from .adapter import PlatformAdapter
+    from .cassettes import Scenario
     from .config import Settings
     from .http import HttpCall, HttpResponse
     from .model import CancelRequest, CancelResult
-    from .cassettes import Scenario
     from .sandbox.emulator import Emulator
 
 PROJECT = "cancelkit"
