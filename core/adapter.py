@@ -8,11 +8,10 @@ sender (:mod:`cancelkit.core.sending`) does the HTTP, retries and auth for all.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
-import requests
 from marshmallow import Schema, ValidationError
 
 from .auth import Authenticator
@@ -99,9 +98,11 @@ class PlatformAdapter(ABC):
             try:
                 self.reason_value(request, line)
             except InvalidRequestError as error:
+                # Blame the line only when the reason came from the line itself.
                 found.extend(
                     FieldError(
-                        f"lines[{index}].{e.path}" if e.path else f"lines[{index}]", e.message
+                        f"lines[{index}].{e.path}" if getattr(line, e.path) else e.path,
+                        e.message,
                     )
                     for e in error.errors
                 )
@@ -188,8 +189,8 @@ class PlatformAdapter(ABC):
         """The canonical result for the platform's answer to the cancel call."""
 
     @abstractmethod
-    def authenticator(self, settings: Settings, session: requests.Session) -> Authenticator:
-        """How calls to this platform are authenticated, from its settings."""
+    def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
+        """How calls to this platform are authenticated; ``clock`` times token expiry."""
 
     def status_call(self, tracking_id: str, settings: Settings) -> HttpCall:
         """The HTTP call that asks about an asynchronous tracking id."""

@@ -173,7 +173,7 @@ class Client:
             self._senders[key] = Sender(
                 adapter,
                 session,
-                adapter.authenticator(settings, session),
+                adapter.authenticator(settings, self._clock),
                 timeout=_timeout(settings),
                 policy=self.policy,
                 sleep=self._sleep,

@@ -252,6 +252,8 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 body,
             )
             response, delay = sandbox.dispatch(request)
+            if sandbox._log:  # before answering, so a client never outruns the log
+                sandbox._log(f"{self.command} {self.path} -> {response.status}")
             if delay:
                 time.sleep(delay)
             try:
@@ -263,8 +265,6 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(response.body)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a "slow" fault): that is the point
-            if sandbox._log:
-                sandbox._log(f"{self.command} {self.path} -> {response.status}")
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

@@ -6,10 +6,10 @@ Source: seed 004 and the published OpenAPI document (``v2-cancelOrderLines``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import requests
 from cancelkit.core.adapter import Capabilities, PlatformAdapter
 from cancelkit.core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
 from cancelkit.core.config import Setting, Settings
@@ -129,7 +129,7 @@ class MiraklConnectAdapter(PlatformAdapter):
             {"cancelations": cancelations},
         )
 
-    def authenticator(self, settings: Settings, session: requests.Session) -> Authenticator:
+    def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
         """A bearer token given directly, else OAuth2 client credentials (form-encoded)."""
         if settings.get("access_token"):
             return StaticHeaders({"Authorization": f"Bearer {settings['access_token']}"})
@@ -140,7 +140,9 @@ class MiraklConnectAdapter(PlatformAdapter):
         }
         if settings.get("audience"):
             fields["audience"] = settings["audience"]
-        return ClientCredentialsToken(settings["token_url"], fields, platform=self.name)
+        return ClientCredentialsToken(
+            settings["token_url"], fields, platform=self.name, clock=clock
+        )
 
     def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
         """202 -> accepted (action id); 400/404 Error -> rejected; 429 -> rate limited."""

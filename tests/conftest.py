@@ -1,0 +1,72 @@
+"""Shared fixtures. Tests never reach the network: pytest-socket lets sockets
+connect to loopback only (the in-process sandbox), and cassettes replay with
+record mode ``none``."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cancelkit
+from cancelkit.core import jsonutil
+from cancelkit.core.client import Client
+from cancelkit.core.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+CASSETTES = ROOT / "cassettes"
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No real credentials, config file or sandbox state leak into a test."""
+    for name in list(os.environ):
+        if name.startswith("CANCELKIT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CANCELKIT_CONFIG", str(tmp_path / "absent-config.toml"))
+    monkeypatch.setenv("CANCELKIT_SANDBOX_STATE", str(tmp_path / "sandbox-state.json"))
+
+
+@pytest.fixture
+def example() -> Callable[[str], dict[str, Any]]:
+    """Load ``examples/<name>.json`` as the CLI would (exact decimals)."""
+
+    def load(name: str = "mirakl") -> dict[str, Any]:
+        return copy.deepcopy(jsonutil.loads((EXAMPLES / f"{name}.json").read_text()))
+
+    return load
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A fresh in-process sandbox on a free loopback port."""
+    with cancelkit.sandbox() as box:
+        yield box
+
+
+class SleepRecorder:
+    """Stands in for time.sleep: records waits instead of waiting."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def sandbox_client(sandbox: Sandbox, sleeps: SleepRecorder) -> Iterator[Client]:
+    """A client wired to the sandbox, with sleeps recorded rather than waited."""
+    client = Client(config=sandbox.client_config(), env={}, sleep=sleeps)
+    yield client
+    client.close()
