@@ -80,7 +80,8 @@ def cancelkit_translate(
 ) -> HttpCall | None:
     """Turn the canonical request into the platform's exact HTTP call.
 
-    First result wins. The built-in implementation (``trylast``) asks
+    Called by ``translate``, ``send`` and ``send --dry-run`` with the prepared
+    request and the platform's resolved settings. First result wins. The built-in implementation (``trylast``) asks
     ``platform.translate(request, config)``; a plugin may take over a platform's
     translation with ``tryfirst``. The returned call must hold no secrets: auth
     headers carry ``***`` placeholders that are filled at send time.
@@ -104,7 +105,9 @@ def cancelkit_normalise(
 ) -> CancelResult | None:
     """Turn the platform's answer to a cancel call into the canonical result.
 
-    First result wins; the built-in implementation
+    Called by ``send`` once the platform answered (after any retries), except for
+    401/403, which raise an authentication error, and answers that leave the
+    outcome unknown. First result wins; the built-in implementation
     (``trylast``) asks ``platform.normalise``. Never raise for a business refusal:
     return an outcome of ``rejected``.
     """
@@ -116,7 +119,8 @@ def cancelkit_normalise_status(
 ) -> CancelResult | None:
     """Turn the platform's answer to a status call into the canonical result.
 
-    First result wins; the built-in implementation (``trylast``) asks
+    Called by ``status`` (and each poll of ``send --wait``) with the tracking id
+    and the answer. First result wins; the built-in implementation (``trylast``) asks
     ``platform.normalise_status``.
     """
 
