@@ -82,9 +82,10 @@ def cancelkit_translate(
 
     Called by ``translate``, ``send`` and ``send --dry-run`` with the prepared
     request and the platform's resolved settings. First result wins. The
-    built-in implementation (``trylast``) asks ``platform.translate(request, config)``;
-    a plugin may take over a platform's translation with ``tryfirst``. The returned call must hold no secrets: auth
-    headers carry ``***`` placeholders that are filled at send time.
+    built-in implementation (``trylast``) asks ``platform.translate(request,
+    config)``; a plugin may take over a platform's translation with ``tryfirst``.
+    The returned call must hold no secrets: auth headers carry ``***``
+    placeholders that are filled at send time.
     """
 
 
