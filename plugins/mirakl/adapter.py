@@ -13,6 +13,7 @@ from typing import Any
 from cancelkit.core.adapter import Capabilities, PlatformAdapter
 from cancelkit.core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
 from cancelkit.core.config import Setting, Settings
+from cancelkit.core.errors import ConfigurationError
 from cancelkit.core.http import MASK, HttpCall, HttpResponse, join_url
 from cancelkit.core.model import (
     CancelRequest,
@@ -133,6 +134,11 @@ class MiraklConnectAdapter(PlatformAdapter):
         """A bearer token given directly, else OAuth2 client credentials (form-encoded)."""
         if settings.get("access_token"):
             return StaticHeaders({"Authorization": f"Bearer {settings['access_token']}"})
+        if not (settings.get("client_id") or settings.get("client_secret")):
+            raise ConfigurationError(
+                "mirakl: no credentials; set CANCELKIT_MIRAKL_ACCESS_TOKEN, or "
+                "CANCELKIT_MIRAKL_CLIENT_ID and CANCELKIT_MIRAKL_CLIENT_SECRET"
+            )
         fields = {
             "grant_type": "client_credentials",
             "client_id": settings.require("client_id"),

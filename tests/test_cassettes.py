@@ -1,0 +1,130 @@
+"""Cassettes: replayed offline (record mode none), secret-free, reproducible."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+import requests
+from pytest_socket import SocketConnectBlockedError
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+from cancelkit import PluginRegistry
+from cancelkit.core import cassettes
+from cancelkit.plugins.mirakl.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+CASSETTE_DIR = ROOT / "cassettes"
+SCENARIOS = cassettes.scenarios(PluginRegistry())
+IDS = [s.cassette for s in SCENARIOS]
+
+
+def test_every_scenario_has_a_cassette_and_no_cassette_is_orphaned() -> None:
+    on_disk = {str(p.relative_to(CASSETTE_DIR)) for p in CASSETTE_DIR.rglob("*.yaml")}
+    assert on_disk == {s.cassette for s in SCENARIOS}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_replay_reaches_the_recorded_outcome(scenario: cassettes.Scenario) -> None:
+    result = cassettes.replay(scenario, CASSETTE_DIR)
+    assert result.outcome == scenario.expected_outcome
+
+
+def test_replayed_calls_use_production_urls() -> None:
+    text = (CASSETTE_DIR / "mirakl" / "action_success.yaml").read_text()
+    uris = re.findall(r"uri: (\S+)", text)
+    assert uris[0] == "https://auth.mirakl.net/oauth/token"
+    assert uris[1] == "https://miraklconnect.com/api/v2/orders/0024_COMMERCIAL_ID-A/cancel"
+    assert all(u.startswith("https://") for u in uris)
+    assert "127.0.0.1" not in text
+
+
+def test_odd_order_id_stays_one_segment_in_the_recording() -> None:
+    text = (CASSETTE_DIR / "mirakl" / "odd_order_id.yaml").read_text()
+    assert "uri: https://miraklconnect.com/api/v2/orders/ODD%2FID%3F%231/cancel" in text
+
+
+def test_server_error_was_sent_exactly_once() -> None:
+    text = (CASSETTE_DIR / "mirakl" / "server_error_unknown.yaml").read_text()
+    assert text.count("/cancel\n") == 1
+
+
+def test_a_request_missing_from_the_cassette_fails_rather_than_going_out() -> None:
+    scenario = next(s for s in SCENARIOS if s.name == "accepted")
+    other = cassettes.Scenario(
+        "mirakl",
+        "accepted",
+        "sends a second time",
+        lambda ctx: (ctx.client.send(_request(), "mirakl"), ctx.client.send(_request(), "mirakl"))[
+            1
+        ],
+        "accepted",
+    )
+    assert scenario.cassette == other.cassette
+    with pytest.raises(CannotOverwriteExistingCassetteException):
+        cassettes.replay(other, CASSETTE_DIR)
+
+
+def _request() -> dict:
+    from cancelkit.plugins.mirakl.scenarios import request
+
+    return request()
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+def test_the_network_is_blocked_in_tests() -> None:
+    with pytest.raises(SocketConnectBlockedError):
+        socket.create_connection(("203.0.113.7", 443), timeout=1)
+    with pytest.raises(SocketConnectBlockedError):
+        requests.get("http://203.0.113.7/", timeout=1)
+
+
+SECRET_PATTERNS = [
+    re.compile(re.escape(SANDBOX_CLIENT_SECRET)),
+    re.compile(re.escape(SANDBOX_CLIENT_ID)),
+    re.compile(r"sbx-[a-z]+-token"),
+    re.compile(r"Bearer (?!\*\*\*)\S+"),
+    re.compile(r'"access_token"\s*:\s*"(?!\*\*\*")'),
+    re.compile(r"client_secret=(?!%2A%2A%2A)"),
+    re.compile(r"(?im)^\s+(authorization|x-api-key|tenant-id):\s*\n\s+- (?!'\*\*\*'$).*$"),
+]
+
+
+@pytest.mark.parametrize("path", sorted(CASSETTE_DIR.rglob("*.yaml")), ids=lambda p: p.name)
+def test_no_cassette_holds_a_secret(path: Path) -> None:
+    text = path.read_text()
+    for pattern in SECRET_PATTERNS:
+        assert not pattern.search(text), f"{path}: {pattern.pattern}"
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        "      authorization:\n      - Bearer eyJhbGciOi.live\n",
+        "      x-api-key:\n      - live-key-0123456789\n",
+        'string: \'{"access_token":"eyJhbGciOi"}\'',
+        "body: grant_type=client_credentials&client_id=a&client_secret=b",
+    ],
+)
+def test_the_secret_check_would_catch_a_leak(leak: str) -> None:
+    assert any(p.search(leak) for p in SECRET_PATTERNS)
+
+
+def test_scrub_body_masks_form_and_json_secrets() -> None:
+    form = b"grant_type=client_credentials&client_id=abc&client_secret=xyz"
+    assert cassettes.scrub_body(form) == (
+        b"grant_type=client_credentials&client_id=%2A%2A%2A&client_secret=%2A%2A%2A"
+    )
+    assert cassettes.scrub_body('{"access_token": "eyJabc", "expires_in": 3599}') == (
+        '{"access_token": "***", "expires_in": 3599}'
+    )
+
+
+def test_rerecording_reproduces_the_committed_cassettes(tmp_path: Path) -> None:
+    """Records every scenario again from the sandbox (loopback only) and compares."""
+    cassettes.record_all(tmp_path)
+    for scenario in SCENARIOS:
+        fresh = (tmp_path / scenario.cassette).read_text()
+        assert fresh == (CASSETTE_DIR / scenario.cassette).read_text(), scenario.cassette
