@@ -11,64 +11,41 @@
     with cancelkit.sandbox() as box:                        # no account needed
         client = cancelkit.Client(config=box.client_config())
         client.send(request_dict, "mirakl")
+
+Names are imported on first use, so ``import cancelkit`` (and ``cancelkit --help``)
+stay fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
-
-from . import errors
-from .core.adapter import Capabilities, PlatformAdapter
-from .core.client import Client
-from .core.hookspecs import hookimpl
-from .core.http import HttpCall
-from .core.model import CancelRequest, CancelResult, Line, LineResult, ResultError, Tax
-from .core.registry import PluginRegistry
-from .core.sandbox import Sandbox
-from .core.schemas import dump_result, load_request
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-Config = Mapping[str, Mapping[str, Any]]
-
-
-def translate(
-    request: CancelRequest | Mapping[str, Any], platform: str, *, config: Config | None = None
-) -> HttpCall:
-    """The exact HTTP call ``send`` would make (secrets as ``***``); sends nothing."""
-    return Client(config=config).translate(request, platform)
-
-
-def send(
-    request: CancelRequest | Mapping[str, Any], platform: str, *, config: Config | None = None
-) -> CancelResult:
-    """Send one cancellation and return the canonical result.
-
-    ``config`` maps a platform name to settings (``{"mirakl": {"client_id": ...}}``);
-    environment variables and the config file fill the rest.
-    """
-    client = Client(config=config)
-    try:
-        return client.send(request, platform)
-    finally:
-        client.close()
-
-
-def status(platform: str, tracking_id: str, *, config: Config | None = None) -> CancelResult:
-    """The current state of an asynchronous cancellation."""
-    client = Client(config=config)
-    try:
-        return client.status(platform, tracking_id)
-    finally:
-        client.close()
-
-
-def sandbox(*, state_path: Path | None = None, registry: PluginRegistry | None = None) -> Sandbox:
-    """A sandbox with every installed platform's emulator (use it as a context manager)."""
-    return Sandbox((registry or PluginRegistry()).emulators(), state_path=state_path)
-
+# public name -> module that defines it
+_EXPORTS = {
+    "translate": "cancelkit.core.api",
+    "send": "cancelkit.core.api",
+    "status": "cancelkit.core.api",
+    "sandbox": "cancelkit.core.api",
+    "Client": "cancelkit.core.client",
+    "CancelRequest": "cancelkit.core.model",
+    "CancelResult": "cancelkit.core.model",
+    "Line": "cancelkit.core.model",
+    "LineResult": "cancelkit.core.model",
+    "ResultError": "cancelkit.core.model",
+    "Tax": "cancelkit.core.model",
+    "HttpCall": "cancelkit.core.http",
+    "Capabilities": "cancelkit.core.adapter",
+    "PlatformAdapter": "cancelkit.core.adapter",
+    "PluginRegistry": "cancelkit.core.registry",
+    "Sandbox": "cancelkit.core.sandbox.server",
+    "hookimpl": "cancelkit.core.hookspecs",
+    "load_request": "cancelkit.core.schemas",
+    "dump_result": "cancelkit.core.schemas",
+    "errors": "cancelkit.errors",
+}
 
 __all__ = [
     "CancelRequest",
@@ -92,3 +69,30 @@ __all__ = [
     "status",
     "translate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cancelkit' has no attribute {name!r}")
+    loaded = importlib.import_module(module)
+    value = loaded if name == "errors" else getattr(loaded, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from . import errors
+    from .core.adapter import Capabilities, PlatformAdapter
+    from .core.api import sandbox, send, status, translate
+    from .core.client import Client
+    from .core.hookspecs import hookimpl
+    from .core.http import HttpCall
+    from .core.model import CancelRequest, CancelResult, Line, LineResult, ResultError, Tax
+    from .core.registry import PluginRegistry
+    from .core.sandbox.server import Sandbox
+    from .core.schemas import dump_result, load_request

@@ -12,19 +12,22 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .core import jsonutil
-from .core.client import Client
 from .core.errors import CancelkitError, FieldError, InvalidRequestError
-from .core.http import render
-from .core.model import CancelResult
-from .core.registry import PluginRegistry
-from .core.sandbox import Sandbox
-from .core.sandbox.server import FAULT_KINDS
-from .core.schemas import dump_result, load_request
+from .core.sandbox.faults import FAULT_KINDS
+
+if TYPE_CHECKING:
+    from .core.client import Client
+    from .core.model import CancelResult
+    from .core.registry import PluginRegistry
+    from .core.sandbox.server import Sandbox
+
+# Heavy modules (requests, marshmallow, plugins) are imported inside the commands
+# that need them, so `cancelkit --help` starts fast.
 
 EXIT_BY_OUTCOME = {"cancelled": 0, "accepted": 0, "rejected": 1, "partial": 1, "unknown": 3}
 
@@ -60,11 +63,15 @@ class _State:
 
     @property
     def registry(self) -> PluginRegistry:
+        from .core.registry import PluginRegistry
+
         if self._registry is None:
             self._registry = PluginRegistry()
         return self._registry
 
     def client(self, config: dict[str, dict[str, str]] | None = None) -> Client:
+        from .core.client import Client
+
         return Client(
             registry=self.registry,
             config=config,
@@ -167,6 +174,8 @@ def validate(state: _State, platform: str | None, request_file: Any) -> None:
     Example:
       cancelkit validate -p mirakl examples/mirakl.json
     """
+    from .core.schemas import load_request
+
     data = _read_json(request_file)
     if platform:
         state.client().prepare(data, platform)
@@ -197,6 +206,8 @@ def translate(state: _State, platform: str, request_file: Any, fmt: str) -> None
     Example:
       cancelkit translate -p mirakl examples/mirakl.json --format curl
     """
+    from .core.http import render
+
     call = state.client().translate(_read_json(request_file), platform)
     click.echo(render(call, fmt))
 
@@ -244,6 +255,8 @@ def send(
     with _maybe_sandbox(state, sandbox) as config:
         client = state.client(config)
         if dry_run:
+            from .core.http import render
+
             click.echo(render(client.translate(data, platform), "json"))
             return
         for kind in faults:
@@ -292,6 +305,8 @@ def sandbox_command(state: _State, host: str, port: int, reset: bool) -> None:
       cancelkit sandbox --port 8470
       CANCELKIT_MIRAKL_BASE_URL=http://127.0.0.1:8470/mirakl/api ...
     """
+    from .core.sandbox.server import Sandbox
+
     path = sandbox_state_path()
     if reset and path.exists():
         path.unlink()
@@ -329,6 +344,8 @@ def _maybe_sandbox(state: _State, enabled: bool) -> Iterator[dict[str, dict[str,
     if not enabled:
         yield None
         return
+    from .core.sandbox.server import Sandbox
+
     box = Sandbox(state.registry.emulators(), state_path=sandbox_state_path())
     with box:
         _active_sandbox = box
@@ -363,6 +380,8 @@ def _print_result(result: CancelResult) -> None:
 
 
 def _finish(result: CancelResult, as_json: bool) -> None:
+    from .core.schemas import dump_result
+
     if as_json:
         click.echo(jsonutil.dumps(dump_result(result), indent=2))
     else:

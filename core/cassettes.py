@@ -32,8 +32,8 @@ from urllib.parse import parse_qsl, urlencode
 from .client import Client
 from .model import CancelResult
 from .registry import PluginRegistry
-from .sandbox import Sandbox
 from .sandbox.emulator import Emulator
+from .sandbox.server import Sandbox
 
 #: Header names whose values are replaced by ``***`` in cassettes.
 SECRET_HEADERS = ("authorization", "x-api-key", "tenant-id", "cookie", "set-cookie")

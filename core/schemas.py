@@ -182,7 +182,7 @@ def load_request(data: Any) -> CancelRequest:
             FieldError("", f"the request must be a JSON object, not {_json_type(data)}")
         )
     try:
-        return CancelRequestSchema().load(data)
+        return _REQUEST_SCHEMA.load(data)
     except ValidationError as error:
         raise InvalidRequestError(flatten_messages(error.messages)) from None
 
@@ -201,7 +201,7 @@ def _json_type(value: Any) -> str:
 
 def dump_request(request: CancelRequest) -> dict[str, Any]:
     """The canonical JSON form of a request (``Decimal`` values kept exact)."""
-    return CancelRequestSchema().dump(request)
+    return _REQUEST_SCHEMA.dump(request)
 
 
 class _ResultErrorSchema(Schema):
@@ -247,4 +247,9 @@ class CancelResultSchema(Schema):
 
 def dump_result(result: CancelResult) -> dict[str, Any]:
     """The canonical JSON form of a result (contract)."""
-    return CancelResultSchema().dump(result)
+    return _RESULT_SCHEMA.dump(result)
+
+
+# Built once: constructing a marshmallow schema costs more than loading a request.
+_REQUEST_SCHEMA = CancelRequestSchema()
+_RESULT_SCHEMA = CancelResultSchema()

@@ -15,7 +15,7 @@ import pytest
 import cancelkit
 from cancelkit.core import jsonutil
 from cancelkit.core.client import Client
-from cancelkit.core.sandbox import Sandbox
+from cancelkit.core.sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -14,7 +14,7 @@ from cancelkit.core.auth import Authenticator, StaticHeaders
 from cancelkit.core.config import Setting, Settings
 from cancelkit.core.http import MASK, HttpCall, HttpResponse, join_url
 from cancelkit.core.model import CancelRequest, CancelResult, lines_with_status
-from cancelkit.core.sandbox import Emulator, EmuRequest, EmuResponse
+from cancelkit.core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
 
 
 class EchoAdapter(PlatformAdapter):

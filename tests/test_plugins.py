@@ -15,7 +15,7 @@ from cancelkit.cli import main
 from cancelkit.core import hookspecs
 from cancelkit.core.client import Client
 from cancelkit.core.errors import InvalidRequestError
-from cancelkit.core.sandbox import Sandbox
+from cancelkit.core.sandbox.server import Sandbox
 
 TESTS = Path(__file__).parent
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 import cancelkit
-from cancelkit.core.sandbox import Sandbox
+from cancelkit.core.sandbox.server import Sandbox
 from cancelkit.plugins.mirakl.emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,

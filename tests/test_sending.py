@@ -10,7 +10,7 @@ import pytest
 import cancelkit
 from cancelkit.core.client import Client
 from cancelkit.core.errors import AuthenticationError, TransportError
-from cancelkit.core.sandbox import Sandbox
+from cancelkit.core.sandbox.server import Sandbox
 from cancelkit.core.sending import RetryPolicy
 from cancelkit.plugins.mirakl.emulator import SANDBOX_CLIENT_SECRET
 

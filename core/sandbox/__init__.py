@@ -1,6 +1,5 @@
-"""A local, stateful emulator of every platform (like moto's server mode)."""
+"""A local, stateful emulator of every platform (like moto's server mode).
 
-from .emulator import Emulator, EmuRequest, EmuResponse
-from .server import Fault, Sandbox
-
-__all__ = ["EmuRequest", "EmuResponse", "Emulator", "Fault", "Sandbox"]
+``emulator`` is the contract an emulator implements, ``server`` the HTTP server
+that hosts them all, ``faults`` the faults it can inject.
+"""

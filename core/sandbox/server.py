@@ -24,31 +24,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .emulator import Emulator, EmuRequest, EmuResponse
+from .faults import FAULT_KINDS, Fault
 
-FAULT_KINDS = ("429", "503", "500", "401", "slow", "html", "malformed")
 CONTROL_PREFIX = "_sandbox"
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One fault to inject into the next ``count`` matching requests."""
-
-    kind: str
-    platform: str | None = None
-    count: int = 1
-    retry_after: float = 1.0
-    delay: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
 
 
 class Sandbox:
