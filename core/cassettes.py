@@ -81,7 +81,11 @@ class Scenario:
 
 
 # -- vcrpy wiring --------------------------------------------------------------
-def _vcr(record_mode: str, rewrites: Mapping[str, str]) -> Any:
+def make_vcr(record_mode: str, rewrites: Mapping[str, str]) -> Any:
+    """A ``vcr.VCR`` with cancelkit's filters; ``rewrites`` maps URL prefixes to new ones.
+
+    Use it to record against a real account too: the same secret filters apply.
+    """
     import vcr  # the test extra; imported here so the library never needs it
 
     def before_record_request(request: Any) -> Any:
@@ -166,7 +170,7 @@ def record(scenario: Scenario, directory: Path, box: Sandbox) -> CancelResult:
     path.unlink(missing_ok=True)
     client = _client(scenario.plugins, box.client_config(), time.sleep)
     context = ScenarioContext(client, scenario.platform, box.inject)
-    with _vcr("all", rewrites).use_cassette(str(path)):
+    with make_vcr("all", rewrites).use_cassette(str(path)):
         result = scenario.run(context)
     client.close()
     return result
@@ -177,7 +181,7 @@ def replay(scenario: Scenario, directory: Path) -> CancelResult:
     emulators = PluginRegistry().emulators()
     client = _client(scenario.plugins, replay_config(emulators), lambda seconds: None)
     context = ScenarioContext(client, scenario.platform, lambda *a, **k: None)
-    with _vcr("none", {}).use_cassette(str(directory / scenario.cassette)):
+    with make_vcr("none", {}).use_cassette(str(directory / scenario.cassette)):
         result = scenario.run(context)
     client.close()
     return result
