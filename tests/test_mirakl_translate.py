@@ -189,3 +189,27 @@ def test_http_rendering_is_a_raw_request(example: Any) -> None:
     assert "Host: miraklconnect.com" in head
     assert f"Content-Length: {len(body.encode())}" in head
     assert json.loads(body)["cancelations"][0]["quantity"] == 1
+
+
+def test_line_level_reason_without_faithful_value_names_the_line(example: Any) -> None:
+    data = example("mirakl")
+    data["lines"].append({**data["lines"][0], "line_id": "L2", "reason": "FRAUD"})
+    with pytest.raises(InvalidRequestError) as caught:
+        cancelkit.translate(data, "mirakl")
+    assert [str(e).split(":")[0] for e in caught.value.errors] == ["lines[1].reason"]
+
+
+def test_every_recorded_cancel_body_validates() -> None:
+    """The bodies that actually went over the wire in the cassettes, too."""
+    import yaml
+
+    checked = 0
+    for path in sorted((Path(__file__).parent.parent / "cassettes" / "mirakl").glob("*.yaml")):
+        if path.stem == "invalid_body":  # deliberately breaks the schema (a plugin drops price)
+            continue
+        for interaction in yaml.safe_load(path.read_text())["interactions"]:
+            request = interaction["request"]
+            if request["uri"].endswith("/cancel"):
+                jsonschema.validate(json.loads(request["body"]), CONTRACT)
+                checked += 1
+    assert checked >= 12
