@@ -200,6 +200,10 @@ class PlatformAdapter(ABC):
         """The canonical result for the answer to :meth:`status_call`."""
         raise NotImplementedError
 
+    def is_auth_failure(self, response: HttpResponse) -> bool:
+        """True when the answer means our credentials were refused (401 or 403 by default)."""
+        return response.status in (401, 403)
+
     def unknown(self, request: CancelRequest, why: str, http_status: int | None) -> CancelResult:
         """Result for an answer that leaves the outcome unknown (never resent)."""
         return unknown_result(self.name, request, why, http_status, self.how_to_check(request))

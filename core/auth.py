@@ -10,30 +10,35 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import requests
 
 from . import jsonutil
 from .errors import AuthenticationError, TransportError
+from .http import HttpCall
 
 #: Refresh this many seconds before the platform says the token expires.
 EXPIRY_MARGIN_SECONDS = 60.0
+_SECRET_ANSWER_FIELDS = ("access_token", "refresh_token", "id_token", "signature")
 
 
-class Authenticator(Protocol):
-    """Gives the headers that authenticate one call."""
+class Authenticator:
+    """Gives the headers that authenticate one call (base class of all authenticators)."""
 
     #: True when a fresh credential can be fetched after a 401.
-    can_refresh: bool
+    can_refresh: bool = False
 
     def headers(self, session: requests.Session, *, refresh: bool = False) -> Mapping[str, str]:
         """Headers to add to the call; ``refresh`` forces a new token."""
-        ...
+        raise NotImplementedError
+
+    def rebase(self, call: HttpCall) -> HttpCall:
+        """The call as it must be sent once authenticated (e.g. on the token's instance URL)."""
+        return call
 
 
 @dataclass
-class StaticHeaders:
+class StaticHeaders(Authenticator):
     """Fixed headers: an access token given directly, or an API key."""
 
     values: Mapping[str, str]
@@ -44,7 +49,7 @@ class StaticHeaders:
         return self.values
 
 
-class ClientCredentialsToken:
+class ClientCredentialsToken(Authenticator):
     """OAuth2 client-credentials bearer token, cached until shortly before expiry."""
 
     can_refresh = True
@@ -59,6 +64,7 @@ class ClientCredentialsToken:
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         header: Callable[[str], Mapping[str, str]] = lambda t: {"Authorization": f"Bearer {t}"},
+        default_lifetime: float | None = 3600.0,
     ):
         self.token_url = token_url
         self._fields = dict(fields)
@@ -67,8 +73,11 @@ class ClientCredentialsToken:
         self._timeout = timeout
         self._clock = clock
         self._header = header
+        self._default_lifetime = default_lifetime
         self._token: str | None = None
         self._expires_at = 0.0
+        #: The token answer without its secrets (e.g. Salesforce's ``instance_url``).
+        self.answer: dict[str, object] = {}
 
     def headers(self, session: requests.Session, *, refresh: bool = False) -> Mapping[str, str]:
         """Bearer header, fetching a token when none is cached or it is expiring."""
@@ -101,9 +110,19 @@ class ClientCredentialsToken:
                 + _oauth_reason(payload)
             )
         expires_in = payload.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, (int, float, str)) else 3600.0
+        lifetime = (
+            float(expires_in)
+            if isinstance(expires_in, (int, float, str))
+            else self._default_lifetime
+        )
         self._token = token
-        self._expires_at = self._clock() + max(lifetime - EXPIRY_MARGIN_SECONDS, 0.0)
+        self.answer = {k: v for k, v in payload.items() if k not in _SECRET_ANSWER_FIELDS}
+        # No lifetime known (Salesforce): keep the token until the platform says 401.
+        self._expires_at = (
+            float("inf")
+            if lifetime is None
+            else self._clock() + max(lifetime - EXPIRY_MARGIN_SECONDS, 0.0)
+        )
 
 
 def _json_or_none(response: requests.Response) -> object:

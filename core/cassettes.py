@@ -99,7 +99,7 @@ def make_vcr(record_mode: str, rewrites: Mapping[str, str]) -> Any:
     def before_record_response(response: Any) -> Any:
         body = response["body"].get("string")
         if body:
-            scrubbed = scrub_body(body)
+            scrubbed = _rewrite_urls(scrub_body(body), rewrites)
             if scrubbed != body:
                 # The recorded length would no longer match the masked body.
                 response["headers"].pop("Content-Length", None)
@@ -129,6 +129,16 @@ def scrub_body(body: bytes | str) -> bytes | str:
     else:
         scrubbed = text
     return scrubbed.encode("utf-8") if isinstance(body, bytes) else scrubbed
+
+
+def _rewrite_urls(body: bytes | str, rewrites: Mapping[str, str]) -> bytes | str:
+    """Sandbox URLs inside a body (Salesforce's token ``instance_url``) -> production."""
+    for sandbox_base, production_base in rewrites.items():
+        if isinstance(body, bytes):
+            body = body.replace(sandbox_base.encode(), production_base.encode())
+        else:
+            body = body.replace(sandbox_base, production_base)
+    return body
 
 
 def replay_config(emulators: Iterable[Emulator]) -> dict[str, dict[str, str]]:

@@ -98,7 +98,7 @@ class Sender:
             if response.status == 401 and self.authenticator.can_refresh and not refreshed:
                 refreshed = force_refresh = True
                 continue
-            if response.status in (401, 403):
+            if self.adapter.is_auth_failure(response):
                 raise AuthenticationError(
                     f"{self.adapter.name}: HTTP {response.status}, credentials refused"
                     + _short_message(response)
@@ -122,6 +122,7 @@ class Sender:
         for headers in self.before_send(call):
             extra.update(headers or {})
         auth = self.authenticator.headers(self.session, refresh=refresh)
+        call = self.authenticator.rebase(call)
         headers = {**call.headers, **extra, **auth}
         try:
             raw = self.session.request(

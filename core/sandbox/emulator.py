@@ -12,8 +12,11 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
+
+if TYPE_CHECKING:
+    from .faults import Fault
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,10 @@ class Emulator(ABC):
     @abstractmethod
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Restore a state made by :meth:`dump_state`."""
+
+    def fault_response(self, fault: Fault) -> EmuResponse | None:
+        """This platform's own answer for a refusing fault, or None for the generic one."""
+        return None
 
     def is_token_request(self, request: EmuRequest) -> bool:
         """True for credential endpoints, which injected faults leave alone."""

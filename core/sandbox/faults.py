@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: See :mod:`cancelkit.core.sandbox.server` for what each kind does.
-FAULT_KINDS = ("429", "503", "500", "401", "slow", "html", "malformed")
+FAULT_KINDS = ("429", "503", "500", "401", "quota", "slow", "html", "malformed")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ kind       what the client gets
 503        503 with ``Retry-After: <retry_after>`` (not processed)
 500        500 with a JSON error body (not processed)
 401        401: the token is treated as expired (not processed)
+quota      the platform's daily/API quota is spent (not processed; 429 unless
+           the emulator answers in its own format, e.g. Salesforce's 403)
 slow       the request IS processed, then the answer waits ``delay`` seconds
 html       the request IS processed, the answer is an HTML error page (502)
 malformed  the request IS processed, the answer is truncated JSON (200)
@@ -164,8 +166,8 @@ class Sandbox:
         if emulator is None:
             return _not_found(), 0.0
         fault = None if emulator.is_token_request(sub) else self._take_fault(head)
-        if fault and fault.kind in ("429", "503", "500", "401"):
-            return _refusal(fault), 0.0
+        if fault and fault.kind in ("429", "503", "500", "401", "quota"):
+            return emulator.fault_response(fault) or _refusal(fault), 0.0
         with self._lock:
             response = emulator.handle(sub)
         if fault is None:
@@ -206,6 +208,8 @@ def _refusal(fault: Fault) -> EmuResponse:
         )
     if fault.kind == "401":
         return EmuResponse.json(401, {"code": "UNAUTHORIZED", "message": "token expired"})
+    if fault.kind == "quota":
+        return EmuResponse.json(429, {"code": "QUOTA_EXCEEDED", "message": "sandbox fault"})
     return EmuResponse.json(500, {"code": "UNEXPECTED", "message": "sandbox fault"})
 
 
