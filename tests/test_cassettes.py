@@ -13,7 +13,6 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 
 from cancelkit import PluginRegistry
 from cancelkit.core import cassettes
-from cancelkit.plugins.mirakl.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTE_DIR = ROOT / "cassettes"
@@ -81,9 +80,16 @@ def test_the_network_is_blocked_in_tests() -> None:
         requests.get("http://203.0.113.7/", timeout=1)
 
 
+SANDBOX_SECRETS = sorted(
+    {
+        value
+        for emulator in PluginRegistry().emulators()
+        for key, value in emulator.client_settings("http://x").items()
+        if key in cassettes.SECRET_FIELDS
+    }
+)
 SECRET_PATTERNS = [
-    re.compile(re.escape(SANDBOX_CLIENT_SECRET)),
-    re.compile(re.escape(SANDBOX_CLIENT_ID)),
+    *(re.compile(re.escape(value)) for value in SANDBOX_SECRETS),
     re.compile(r"sbx-[a-z]+-token"),
     re.compile(r"Bearer (?!\*\*\*)\S+"),
     re.compile(r'"access_token"\s*:\s*"(?!\*\*\*")'),
@@ -109,6 +115,7 @@ def test_no_cassette_holds_a_secret(path: Path) -> None:
     ],
 )
 def test_the_secret_check_would_catch_a_leak(leak: str) -> None:
+    assert len(SANDBOX_SECRETS) >= 4  # client id and secret of each emulator
     assert any(p.search(leak) for p in SECRET_PATTERNS)
 
 

@@ -184,3 +184,23 @@ def test_platforms_json_lists_capabilities() -> None:
     assert result.exit_code == 0
     [mirakl] = [p for p in json.loads(result.output)["platforms"] if p["name"] == "mirakl"]
     assert mirakl["capabilities"]["mode"] == "async"
+
+
+def _platform_of(example: Path) -> str:
+    """examples/<platform>[-<variant>].json; the longest platform name that fits wins."""
+    from cancelkit import PluginRegistry
+
+    names = sorted(PluginRegistry().platforms(), key=len, reverse=True)
+    return next(n for n in names if example.stem == n or example.stem.startswith(n + "-"))
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "examples").glob("*.json")), ids=lambda p: p.name
+)
+def test_every_example_works_with_send_sandbox(path: Path) -> None:
+    platform = _platform_of(path)
+    result = run("send", "--sandbox", "--wait", "-p", platform, str(path), "--json")
+    outcome = json.loads(result.output)["outcome"]
+    expected = "rejected" if "shipped" in path.stem else "cancelled"
+    assert outcome == expected, result.output
+    assert result.exit_code == (1 if expected == "rejected" else 0)

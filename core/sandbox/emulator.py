@@ -28,6 +28,9 @@ class EmuRequest:
     query: Mapping[str, str]
     headers: Mapping[str, str]
     body: bytes = b""
+    #: Where this emulator is served (``http://127.0.0.1:PORT/<platform>``), for
+    #: answers that name URLs (Salesforce's token ``instance_url``).
+    base_url: str = ""
 
     def header(self, name: str) -> str | None:
         """A header value, case-insensitively."""

@@ -159,7 +159,9 @@ class Sandbox:
         if not request.segments:
             return _not_found(), 0.0
         head, rest = request.segments[0], request.segments[1:]
-        sub = EmuRequest(request.method, rest, request.query, request.headers, request.body)
+        sub = EmuRequest(
+            request.method, rest, request.query, request.headers, request.body, f"{self.url}/{head}"
+        )
         if head == CONTROL_PREFIX:
             return self._control(sub), 0.0
         emulator = self.emulators.get(head)

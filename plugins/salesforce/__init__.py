@@ -1,0 +1,1 @@
+"""Salesforce Order Management: Connect REST cancel-item, and the Flow core action."""

@@ -1,0 +1,106 @@
+"""``salesforce``: Connect REST ``fulfillment-orders/{id}/actions/cancel-item``.
+
+Source: seed 000 ("Fulfillment Orders, Cancel Item"), shared/platforms/salesforce.md §1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from cancelkit.core.adapter import Capabilities, PlatformAdapter
+from cancelkit.core.auth import Authenticator
+from cancelkit.core.config import Settings
+from cancelkit.core.http import MASK, HttpCall, HttpResponse, path_segment
+from cancelkit.core.model import CancelRequest, CancelResult, lines_with_status
+
+from . import common
+
+
+class SalesforceConnectAdapter(PlatformAdapter):
+    """Salesforce Order Management, Connect REST cancel-item (synchronous)."""
+
+    name = "salesforce"
+    title = "Salesforce Order Management (Connect REST cancel-item)"
+    settings_name = "salesforce"
+    capabilities = Capabilities(
+        mode="sync",
+        partial_quantity=True,
+        # FulfillmentOrderLineItem quantities are Doubles on Salesforce.
+        fractional_quantity=True,
+        required_fields=("fulfillment_order_id",),
+        settings=common.SETTINGS,
+        rate_limit="org API limit (Sforce-Limit-Info); 403 REQUEST_LIMIT_EXCEEDED when spent",
+        resend_safe=False,
+    )
+
+    def translate(self, request: CancelRequest, settings: Settings) -> HttpCall:
+        """``POST .../fulfillment-orders/{id}/actions/cancel-item``."""
+        assert request.fulfillment_order_id is not None
+        url = (
+            f"{common.data_url(settings)}/commerce/fulfillment/fulfillment-orders/"
+            f"{path_segment(request.fulfillment_order_id)}/actions/cancel-item"
+        )
+        body = {
+            "fulfillmentOrderLineItemsToCancel": [
+                {"fulfillmentOrderLineItemId": line.line_id, "quantity": line.quantity}
+                for line in request.lines
+            ]
+        }
+        return HttpCall(
+            "POST",
+            url,
+            {
+                "Authorization": f"Bearer {MASK}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            body,
+        )
+
+    def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
+        """Access token + instance URL, or client credentials."""
+        return common.authenticator(settings, clock)
+
+    def is_auth_failure(self, response: HttpResponse) -> bool:
+        """403 REQUEST_LIMIT_EXCEEDED is a rate limit, not a credentials problem."""
+        return common.is_auth_failure(response)
+
+    def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
+        """2xx ``success`` true/false, Error with Output, generic error arrays."""
+        result = self._read(request, response)
+        usage = common.limit_info(response)
+        return replace(result, details={**result.details, "limit_info": usage}) if usage else result
+
+    def _read(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
+        status = response.status
+        if not 200 <= status < 300:
+            return common.refused(self.name, request, response, self.unknown)
+        payload = response.json()
+        if not isinstance(payload, dict) or not isinstance(payload.get("success"), bool):
+            return self.unknown(request, f"HTTP {status} without a readable result", status)
+        if payload["success"]:
+            return CancelResult(
+                platform=self.name,
+                outcome="cancelled",
+                lines=lines_with_status(request, "cancelled"),
+                http_status=status,
+                message=f"cancelled on fulfillment order {request.fulfillment_order_id}",
+            )
+        # The documented twist: a success status whose body reports processing errors.
+        errors = common.error_items(payload)
+        return CancelResult(
+            platform=self.name,
+            outcome="rejected",
+            lines=lines_with_status(request, "rejected"),
+            errors=errors,
+            http_status=status,
+            message=errors[0].message if errors else "Salesforce reported success: false",
+        )
+
+    def how_to_check(self, request: CancelRequest) -> str:
+        """Quantity = OriginalQuantity - cancelled quantity on each line item."""
+        return (
+            f"query FulfillmentOrderLineItem Quantity and OriginalQuantity for fulfillment order "
+            f"{request.fulfillment_order_id} (Quantity falls by what was cancelled)"
+        )
