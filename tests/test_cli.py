@@ -179,6 +179,20 @@ def test_dry_run_sends_nothing() -> None:
     assert status.exit_code == 1  # no action was ever created
 
 
+@pytest.mark.parametrize("platform", ["salesforce", "salesforce-flow"])
+def test_salesforce_secrets_never_print(platform: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CANCELKIT_SALESFORCE_ACCESS_TOKEN", "00Dxx!AQ0AQ-live-0123456789abcdef")
+    monkeypatch.setenv("CANCELKIT_SALESFORCE_CLIENT_SECRET", "sec-live-0123456789abcdef")
+    monkeypatch.setenv("CANCELKIT_SALESFORCE_INSTANCE_URL", "https://acme.my.salesforce.com")
+    for fmt in ("json", "curl", "http"):
+        result = run(
+            "translate", "-p", platform, str(ROOT / "examples" / "salesforce.json"), "--format", fmt
+        )
+        assert result.exit_code == 0, result.output
+        assert "0123456789abcdef" not in result.output
+        assert "Bearer ***" in result.output
+
+
 def test_platforms_json_lists_capabilities() -> None:
     result = run("platforms", "--json")
     assert result.exit_code == 0
@@ -194,9 +208,7 @@ def _platform_of(example: Path) -> str:
     return next(n for n in names if example.stem == n or example.stem.startswith(n + "-"))
 
 
-@pytest.mark.parametrize(
-    "path", sorted((ROOT / "examples").glob("*.json")), ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.json")), ids=lambda p: p.name)
 def test_every_example_works_with_send_sandbox(path: Path) -> None:
     platform = _platform_of(path)
     result = run("send", "--sandbox", "--wait", "-p", platform, str(path), "--json")

@@ -297,3 +297,23 @@ def test_flow_not_found_is_rejected(req: Any) -> None:
     body = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
     result = FLOW.normalise(req, answer(404, body))
     assert (result.outcome, result.errors[0].code) == ("rejected", "NOT_FOUND")
+
+
+def test_every_recorded_salesforce_body_validates() -> None:
+    import yaml
+
+    checked = 0
+    for path in sorted((Path(__file__).parent.parent / "cassettes" / "salesforce").glob("*.yaml")):
+        for interaction in yaml.safe_load(path.read_text())["interactions"]:
+            request = interaction["request"]
+            schema = (
+                CANCEL_ITEM
+                if request["uri"].endswith("/cancel-item")
+                else FLOW_INVOCATION
+                if "/actions/custom/flow/" in request["uri"]
+                else None
+            )
+            if schema is not None:
+                jsonschema.validate(json.loads(request["body"]), schema)
+                checked += 1
+    assert checked >= 20
