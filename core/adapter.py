@@ -44,6 +44,8 @@ class Capabilities:
     resend_safe: bool = False
     #: True when ``status`` can follow up on a tracking id.
     has_status: bool = False
+    #: True when ``scope: all_pending`` (cancel every pending line, no list) is possible.
+    all_pending: bool = False
 
     @property
     def takes_reason(self) -> bool:
@@ -106,11 +108,26 @@ class PlatformAdapter(ABC):
                     )
                     for e in error.errors
                 )
+        if request.scope == "all_pending":
+            if not caps.all_pending:
+                found.append(
+                    FieldError(
+                        "scope", f"{self.name} cannot cancel all pending lines; list the lines"
+                    )
+                )
+            try:
+                self.reason_value(request, None)
+            except InvalidRequestError as error:
+                found.extend(error.errors)
         found.extend(self._option_problems(request))
         return _dedupe(found)
 
     def _missing(self, request: CancelRequest, path: str) -> list[FieldError]:
         message = f"required by {self.name}"
+        if path == "reason":  # satisfied per line too, or by a raw platform_reason
+            lines = request.lines or (None,)
+            given = all(request.reason_for(x) or request.platform_reason_for(x) for x in lines)
+            return [] if given else [FieldError(path, message)]
         if path.startswith("lines[]."):
             attribute = path.removeprefix("lines[].")
             return [
@@ -137,7 +154,7 @@ class PlatformAdapter(ABC):
         return dict(self.options_schema().load(request.options)) if self.options_schema else {}
 
     # -- reasons ------------------------------------------------------------
-    def reason_value(self, request: CancelRequest, line: Line) -> str | None:
+    def reason_value(self, request: CancelRequest, line: Line | None) -> str | None:
         """The platform reason for ``line``: raw ``platform_reason``, else the mapped one."""
         caps = self.capabilities
         raw = request.platform_reason_for(line)
@@ -168,7 +185,7 @@ class PlatformAdapter(ABC):
     def warnings(self, request: CancelRequest) -> list[str]:
         """Warnings to put on the result (reasons ignored or approximated)."""
         caps = self.capabilities
-        reasons = {request.reason_for(line) for line in request.lines} - {None}
+        reasons = {request.reason_for(line) for line in request.lines or (None,)} - {None}
         if not caps.takes_reason and reasons:
             return [
                 f"{self.name} takes no cancellation reason; "

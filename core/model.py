@@ -31,6 +31,9 @@ REASONS: tuple[str, ...] = (
 #: A request with more lines than this is refused before anything is sent.
 MAX_LINES = 10_000
 
+#: What a request covers: the listed lines, or every pending line (platforms that can).
+SCOPES: tuple[str, ...] = ("lines", "all_pending")
+
 Outcome = Literal["cancelled", "accepted", "rejected", "partial", "unknown"]
 LineStatus = Literal["cancelled", "pending", "rejected", "unknown"]
 
@@ -72,14 +75,15 @@ class CancelRequest:
     currency: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
+    scope: Literal["lines", "all_pending"] = "lines"
 
-    def reason_for(self, line: Line) -> str | None:
+    def reason_for(self, line: Line | None) -> str | None:
         """The canonical reason that applies to ``line`` (the line's own wins)."""
-        return line.reason or self.reason
+        return (line.reason if line else None) or self.reason
 
-    def platform_reason_for(self, line: Line) -> str | None:
+    def platform_reason_for(self, line: Line | None) -> str | None:
         """The raw platform reason that applies to ``line``, if one was given."""
-        return line.platform_reason or self.platform_reason
+        return (line.platform_reason if line else None) or self.platform_reason
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from .model import (
     MAX_LINES,
     OUTCOMES,
     REASONS,
+    SCOPES,
     CancelRequest,
     CancelResult,
     Line,
@@ -105,11 +106,10 @@ class CancelRequestSchema(_Strict):
     reason = fields.String(load_default=None, validate=_REASON)
     platform_reason = _text(load_default=None)
     currency = fields.String(load_default=None, validate=_check_currency)
-    lines = fields.List(
-        fields.Nested(LineSchema),
-        required=True,
-        validate=validate.Length(min=1, error="must contain at least one line"),
-    )
+    #: "lines" (the default): cancel the listed lines. "all_pending": cancel every
+    #: pending line of the (fulfillment) order, where the platform can; lines empty.
+    scope = fields.String(load_default="lines", validate=validate.OneOf(SCOPES))
+    lines = fields.List(fields.Nested(LineSchema), load_default=())
     options = fields.Dict(keys=fields.String(), load_default=dict)
     idempotency_key = _text(load_default=None)
 
@@ -122,6 +122,19 @@ class CancelRequestSchema(_Strict):
                 f"at most {MAX_LINES} lines per request, got {len(lines)}", "lines"
             )
         return data
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _lines_match_scope(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        if not isinstance(original, Mapping):
+            return
+        given = original.get("lines")
+        if original.get("scope") == "all_pending":
+            if given:
+                raise ValidationError("must be empty when scope is all_pending", "lines")
+        elif "lines" not in original:
+            raise ValidationError("required", "lines")
+        elif isinstance(given, list) and not given:
+            raise ValidationError("must contain at least one line", "lines")
 
     @validates_schema
     def _unique_lines(self, data: dict[str, Any], **_: Any) -> None:

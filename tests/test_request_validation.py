@@ -135,3 +135,22 @@ def test_unknown_platform_reason_is_refused_with_the_accepted_list(example: Any)
 def test_unknown_platform_is_refused_with_the_known_ones(example: Any) -> None:
     with pytest.raises(InvalidRequestError, match=r"unknown platform 'nope'; known: .*mirakl"):
         cancelkit.translate(example("mirakl"), "nope")
+
+
+def test_scope_all_pending_takes_no_lines() -> None:
+    loaded = load_request({"order_id": "O1", "scope": "all_pending"})
+    assert (loaded.scope, loaded.lines) == ("all_pending", ())
+    assert messages({"order_id": "O1", "scope": "all_pending", "lines": [line()]}) == [
+        "lines: must be empty when scope is all_pending"
+    ]
+    assert messages({"order_id": "O1", "scope": "everything"})[0].startswith(
+        "scope: must be one of"
+    )
+
+
+def test_all_pending_is_refused_where_the_platform_cannot(example: Any) -> None:
+    data = example("mirakl")
+    data["scope"] = "all_pending"
+    del data["lines"]
+    with pytest.raises(InvalidRequestError, match="scope: mirakl cannot cancel all pending"):
+        cancelkit.translate(data, "mirakl")

@@ -83,15 +83,6 @@ class MiraklConnectAdapter(PlatformAdapter):
         has_status=True,
     )
 
-    def problems(self, request: CancelRequest):  # type: ignore[no-untyped-def]
-        """Base checks; a per-line reason or platform_reason stands in for ``reason``."""
-        found = super().problems(request)
-        if all(
-            request.reason_for(line) or request.platform_reason_for(line) for line in request.lines
-        ):
-            found = [e for e in found if e.path != "reason"]
-        return found
-
     def translate(self, request: CancelRequest, settings: Settings) -> HttpCall:
         """``POST {base}/v2/orders/{order_id}/cancel`` with ``cancelations[]``."""
         assert request.order_id is not None and request.currency is not None
