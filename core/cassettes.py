@@ -142,14 +142,18 @@ def _rewrite_urls(body: bytes | str, rewrites: Mapping[str, str]) -> bytes | str
 
 
 def replay_config(emulators: Iterable[Emulator]) -> dict[str, dict[str, str]]:
-    """Client settings for replay: production URLs, placeholder credentials."""
+    """Client settings for replay: production URLs, placeholder credentials.
+
+    URL settings are dropped (the adapters' production defaults apply), the poll
+    interval is kept, and every other value becomes ``replay-<name>``.
+    """
     config: dict[str, dict[str, str]] = {}
     for emulator in emulators:
         settings = emulator.client_settings("http://replay.invalid")
         config[emulator.platform] = {
-            key: (f"replay-{key}" if key in SECRET_FIELDS else value)
+            key: (value if key == "poll_interval" else f"replay-{key}")
             for key, value in settings.items()
-            if key in SECRET_FIELDS or key in ("poll_interval",)
+            if not value.startswith("http")
         }
     return config
 

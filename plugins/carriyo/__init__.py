@@ -1,0 +1,1 @@
+"""Carriyo: cancel fulfillment order line items (synchronous, full order back)."""

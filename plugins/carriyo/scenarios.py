@@ -1,0 +1,102 @@
+"""Carriyo cassette scenarios, recorded from the sandbox emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cancelkit.core.cassettes import Scenario, ScenarioContext
+from cancelkit.core.model import CancelResult
+
+
+def request(
+    fo: str = "FO-1001-1", *lines: tuple[str, int], order: str = "ORD-1001", **extra: Any
+) -> dict[str, Any]:
+    """A canonical carriyo request for seeded lines."""
+    pairs = lines or (("line-kbd", 2),)
+    return {
+        "order_id": order,
+        "fulfillment_order_id": fo,
+        "reason": "CUSTOMER_REQUEST",
+        "lines": [{"line_id": line_id, "quantity": qty} for line_id, qty in pairs],
+        **extra,
+    }
+
+
+def _send(data: dict[str, Any], fault: str | None = None):  # type: ignore[no-untyped-def]
+    def run(ctx: ScenarioContext) -> CancelResult:
+        if fault:
+            ctx.inject(fault)
+        return ctx.client.send(data, "carriyo")
+
+    return run
+
+
+SCENARIOS = [
+    Scenario(
+        "carriyo", "full_success", "every unit of a line cancelled", _send(request()), "cancelled"
+    ),
+    Scenario(
+        "carriyo",
+        "partial_success",
+        "1 of 2 units cancelled",
+        _send(request("FO-1001-1", ("line-kbd", 1))),
+        "cancelled",
+    ),
+    Scenario(
+        "carriyo",
+        "by_partner_reference",
+        "order found by partner_order_reference",
+        _send(
+            request(
+                "FO-1001-2",
+                ("line-cbl", 1),
+                order="SHOP-1001",
+                options={"key": "partner_order_reference"},
+            )
+        ),
+        "cancelled",
+    ),
+    Scenario(
+        "carriyo",
+        "all_pending",
+        "line_items omitted: every pending item cancelled",
+        _send(
+            {
+                "order_id": "ORD-1002",
+                "fulfillment_order_id": "FO-1002-1",
+                "reason": "OUT_OF_STOCK",
+                "scope": "all_pending",
+            }
+        ),
+        "cancelled",
+    ),
+    Scenario(
+        "carriyo",
+        "status_not_cancellable",
+        "a picked line: 400",
+        _send(request("FO-1001-1", ("line-mon", 1))),
+        "rejected",
+    ),
+    Scenario("carriyo", "unknown_order", "404", _send(request(order="ORD-9999")), "rejected"),
+    Scenario(
+        "carriyo",
+        "unknown_line",
+        "a line not in the fulfillment order: 400",
+        _send(request("FO-1001-1", ("line-cbl", 1))),
+        "rejected",
+    ),
+    Scenario(
+        "carriyo",
+        "token_refresh",
+        "401: token refreshed once, resent",
+        _send(request(), fault="401"),
+        "cancelled",
+    ),
+    Scenario(
+        "carriyo",
+        "server_error_unknown",
+        "500: unknown, sent once only",
+        _send(request(), fault="500"),
+        "unknown",
+    ),
+]
