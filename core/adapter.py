@@ -20,6 +20,7 @@ from .errors import FieldError, InvalidRequestError
 from .http import HttpCall, HttpResponse
 from .model import REASONS, CancelRequest, CancelResult, Line
 from .outcomes import unknown_result
+from .ratelimit import SlidingWindowLimiter
 from .schemas import flatten_messages
 
 
@@ -216,6 +217,14 @@ class PlatformAdapter(ABC):
     def normalise_status(self, tracking_id: str, response: HttpResponse) -> CancelResult:
         """The canonical result for the answer to :meth:`status_call`."""
         raise NotImplementedError
+
+    def rate_limiter(self, call: HttpCall, settings: Settings) -> SlidingWindowLimiter | None:
+        """The client-side limiter ``call`` must pass before it is sent, if any."""
+        return None
+
+    def poll_backoff(self) -> tuple[float, float]:
+        """(factor, ceiling in seconds) by which ``send --wait`` stretches its polls."""
+        return (1.0, 0.0)
 
     def is_auth_failure(self, response: HttpResponse) -> bool:
         """True when the answer means our credentials were refused (401 or 403 by default)."""

@@ -130,16 +130,22 @@ class Client:
     def wait(
         self, result: CancelResult, *, timeout: float = 600.0, interval: float | None = None
     ) -> CancelResult:
-        """Poll ``status`` until ``result`` is final or ``timeout`` seconds pass."""
+        """Poll ``status`` until ``result`` is final or ``timeout`` seconds pass.
+
+        Polls start every ``interval`` seconds (the platform's ``poll_interval``) and
+        stretch by the adapter's ``poll_backoff`` factor up to its ceiling.
+        """
         if result.outcome != "accepted" or not result.tracking_id:
             return result
         adapter = self.registry.platform(result.platform)
         interval = interval or adapter.poll_interval(self.settings(result.platform))
+        factor, ceiling = adapter.poll_backoff()
         deadline = self._clock() + timeout
         current = result
         while current.outcome == "accepted" and self._clock() + interval <= deadline:
             self._sleep(interval)
             current = self.status(result.platform, result.tracking_id)
+            interval = min(interval * factor, max(ceiling, interval))
         return current
 
     # -- plumbing -----------------------------------------------------------
@@ -177,9 +183,11 @@ class Client:
                 timeout=_timeout(settings),
                 policy=self.policy,
                 sleep=self._sleep,
+                clock=self._clock,
                 before_send=lambda call, a=adapter: self.registry.hook.cancelkit_before_send(
                     call=call, platform=a
                 ),
+                limiter_for=lambda call, a=adapter, s=settings: a.rate_limiter(call, s),
             )
         return self._senders[key]
 

@@ -28,6 +28,7 @@ from .adapter import PlatformAdapter
 from .auth import Authenticator
 from .errors import AuthenticationError, TransportError
 from .http import HttpCall, HttpResponse
+from .ratelimit import SlidingWindowLimiter
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,9 @@ class Sender:
         timeout: tuple[float, float],
         policy: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         before_send: Callable[[HttpCall], list[Mapping[str, str] | None]] = lambda call: [],
+        limiter_for: Callable[[HttpCall], SlidingWindowLimiter | None] = lambda call: None,
     ):
         self.adapter = adapter
         self.session = session
@@ -71,7 +74,9 @@ class Sender:
         self.timeout = timeout
         self.policy = policy
         self.sleep = sleep
+        self.clock = clock
         self.before_send = before_send
+        self.limiter_for = limiter_for
 
     def deliver(self, call: HttpCall, *, retry_unknown: bool = False) -> Delivery:
         """Send ``call`` under the rules above; ``retry_unknown`` marks a read-only call."""
@@ -123,6 +128,9 @@ class Sender:
             extra.update(headers or {})
         auth = self.authenticator.headers(self.session, refresh=refresh)
         call = self.authenticator.rebase(call)
+        limiter = self.limiter_for(call)
+        if limiter is not None:  # every attempt counts against the platform's limit
+            limiter.acquire(self.clock, self.sleep)
         headers = {**call.headers, **extra, **auth}
         try:
             raw = self.session.request(

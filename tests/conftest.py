@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import cancelkit
-from cancelkit.core import jsonutil
+from cancelkit.core import jsonutil, ratelimit
 from cancelkit.core.client import Client
 from cancelkit.core.sandbox.server import Sandbox
 
@@ -30,6 +30,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
             monkeypatch.delenv(name)
     monkeypatch.setenv("CANCELKIT_CONFIG", str(tmp_path / "absent-config.toml"))
     monkeypatch.setenv("CANCELKIT_SANDBOX_STATE", str(tmp_path / "sandbox-state.json"))
+    ratelimit.reset_all()  # client-side rate windows are per process: not shared by tests
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ malformed  the request IS processed, the answer is truncated JSON (200)
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -65,7 +66,10 @@ class Sandbox:
         self._load_state()
         self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval keeps stop() (and every test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -225,6 +229,12 @@ _HTML = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</bo
 def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's
+            # algorithm and delayed ACKs add ~40 ms to every keep-alive answer.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def version_string(self) -> str:
             return "cancelkit-sandbox"

@@ -1,0 +1,65 @@
+"""Client-side rate limiting: a sliding-window log, shared per key across the process.
+
+Why our own (about 40 lines) rather than a library: both limiters we considered
+read the real clock inside (``limits``' storages call ``time.time()``;
+``pyrate-limiter`` 4 blocks with ``time.sleep`` and runs background leak threads),
+so neither can be driven by an injected clock and sleep. Here both come from the
+caller, which makes the limit provable on a controlled clock, exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import deque
+from collections.abc import Callable
+
+
+class SlidingWindowLimiter:
+    """At most ``limit`` acquisitions in any ``window`` seconds."""
+
+    def __init__(self, limit: int, window: float):
+        self.limit = limit
+        self.window = window
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> float:
+        """Wait (with ``sleep``) until a slot is free, take it; returns seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = clock()
+                while self._times and self._times[0] <= now - self.window:
+                    self._times.popleft()
+                if len(self._times) < self.limit:
+                    self._times.append(now)
+                    return waited
+                delay = self._times[0] + self.window - now
+            sleep(delay)  # outside the lock: other keys and threads go on
+            waited += delay
+
+
+_registry: dict[tuple[str, ...], SlidingWindowLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def shared_limiter(
+    platform: str, endpoint: str, credential: str, limit: int, window: float
+) -> SlidingWindowLimiter:
+    """The process-wide limiter for one platform endpoint and credential.
+
+    The credential is hashed so that no secret is kept as a key.
+    """
+    digest = hashlib.sha256(credential.encode()).hexdigest()[:16]
+    key = (platform, endpoint, digest, str(limit), str(window))
+    with _registry_lock:
+        if key not in _registry:
+            _registry[key] = SlidingWindowLimiter(limit, window)
+        return _registry[key]
+
+
+def reset_all() -> None:
+    """Forget every shared limiter (for tests that must not share a minute)."""
+    with _registry_lock:
+        _registry.clear()

@@ -1,0 +1,1 @@
+"""About You Sellers Center: asynchronous batch cancel of order items."""

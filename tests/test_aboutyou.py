@@ -1,0 +1,303 @@
+"""About You: line-to-item mapping, contract, answers, safe resends, rate limits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+import cancelkit
+from cancelkit import hookimpl
+from cancelkit.core.client import Client
+from cancelkit.core.errors import InvalidRequestError
+from cancelkit.core.http import HttpResponse
+from cancelkit.core.ratelimit import SlidingWindowLimiter
+from cancelkit.core.schemas import load_request
+from cancelkit.plugins.aboutyou.adapter import AboutYouAdapter
+
+CONTRACT = json.loads(
+    (Path(__file__).parent / "contracts" / "aboutyou-cancel.schema.json").read_text()
+)
+ADAPTER = AboutYouAdapter()
+
+
+def wire(call: cancelkit.HttpCall) -> dict[str, Any]:
+    body = json.loads(call.body_bytes())
+    jsonschema.validate(body, CONTRACT)
+    return body
+
+
+def test_call(example: Any) -> None:
+    call = cancelkit.translate(example("aboutyou"), "aboutyou")
+    assert (call.method, call.url) == ("POST", "https://partner.aboutyou.com/api/v1/orders/cancel")
+    assert call.headers["X-API-Key"] == "***"
+    assert wire(call) == {"items": [{"id": 1001}, {"id": 1002}]}
+
+
+def test_a_line_may_carry_its_unit_item_ids(example: Any) -> None:
+    assert wire(cancelkit.translate(example("aboutyou-item-ids"), "aboutyou")) == {
+        "items": [{"id": 2001}, {"id": 2002}, {"id": 2003}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("lines", "options", "message"),
+    [
+        ([{"line_id": "abc", "quantity": 1}], {}, "lines[0].line_id: 'abc' is not an About You"),
+        ([{"line_id": "0", "quantity": 1}], {}, "lines[0].line_id: '0' is not an About You"),
+        ([{"line_id": "-5", "quantity": 1}], {}, "lines[0].line_id: '-5' is not an About You"),
+        ([{"line_id": "1001", "quantity": 2}], {}, "lines[0].quantity: 2 does not match the 1"),
+        (
+            [{"line_id": "L", "quantity": 2}],
+            {"item_ids": {"L": [1, 2, 3]}},
+            "lines[0].quantity: 2 does not match the 3",
+        ),
+        (
+            [{"line_id": "L", "quantity": 1}],
+            {"item_ids": {"L": [0]}},
+            "options.item_ids.L.value[0]: must be greater than or equal to 1",
+        ),
+        (
+            [{"line_id": "L", "quantity": 1}],
+            {"item_ids": {"L": ["7"]}},
+            "options.item_ids.L.value[0]: not a valid integer",
+        ),
+        (
+            [{"line_id": "1001", "quantity": 1}, {"line_id": "L", "quantity": 1}],
+            {"item_ids": {"L": [1001]}},
+            "lines[1]: item 1001 is also in lines[0]",
+        ),
+        (
+            [{"line_id": "1001", "quantity": 1}],
+            {"item_ids": {"X": [5]}},
+            "options.item_ids.X: no line has this line_id",
+        ),
+    ],
+)
+def test_what_cannot_be_expressed_is_refused(lines, options, message: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        cancelkit.translate({"lines": lines, "options": options}, "aboutyou")
+    assert any(str(e).startswith(message) for e in caught.value.errors), caught.value.errors
+
+
+def test_reason_is_ignored_with_a_warning(sandbox_client, example: Any) -> None:
+    result = sandbox_client.send({**example("aboutyou"), "reason": "CUSTOMER_REQUEST"}, "aboutyou")
+    assert result.outcome == "accepted"
+    assert result.warnings == ("aboutyou takes no cancellation reason; CUSTOMER_REQUEST ignored",)
+
+
+# -- answers -----------------------------------------------------------------------
+@pytest.fixture
+def req(example: Any):
+    return load_request(example("aboutyou"))
+
+
+def answer(status: int, payload: Any, **headers: str) -> HttpResponse:
+    return HttpResponse(status, headers, json.dumps(payload))
+
+
+def test_batch_id_is_the_tracking_id(req: Any) -> None:
+    result = ADAPTER.normalise(
+        req,
+        answer(
+            200,
+            {"batchRequestId": "b-1"},
+            **{"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "49"},
+        ),
+    )
+    assert (result.outcome, result.tracking_id) == ("accepted", "b-1")
+    assert result.details == {"rate_limit_limit": 50, "rate_limit_remaining": 49}
+
+
+def test_400_is_rejected_with_the_message(req: Any) -> None:
+    result = ADAPTER.normalise(req, answer(400, {"message": "items: invalid"}))
+    assert (result.outcome, result.errors[0].message) == ("rejected", "items: invalid")
+
+
+def test_429_carries_the_rate_headers(req: Any) -> None:
+    result = ADAPTER.normalise(
+        req,
+        answer(
+            429,
+            {"message": "Too many"},
+            **{"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "0"},
+        ),
+    )
+    assert (result.outcome, result.errors[0].code) == ("rejected", "RATE_LIMITED")
+    assert result.details == {"rate_limit_limit": 50, "rate_limit_remaining": 0}
+
+
+def results(status: str, *items: tuple[int, bool, list[str]]) -> HttpResponse:
+    return answer(
+        200,
+        {
+            "batchRequestId": "b-1",
+            "status": status,
+            "items": [
+                {"requestItem": {"id": i}, "success": ok, "errors": errors}
+                for i, ok, errors in items
+            ],
+        },
+    )
+
+
+@pytest.mark.parametrize("status", ["pending", "processing", "retry"])
+def test_unfinished_batches_are_accepted(status: str) -> None:
+    assert ADAPTER.normalise_status("b-1", results(status)).outcome == "accepted"
+
+
+@pytest.mark.parametrize(
+    ("items", "outcome"),
+    [
+        ([(1, True, [])], "cancelled"),
+        ([(1, True, []), (2, False, ["shipped"])], "partial"),
+        ([(2, False, ["shipped"])], "rejected"),
+    ],
+)
+def test_completed_batches_per_item(items, outcome: str) -> None:
+    result = ADAPTER.normalise_status("b-1", results("completed", *items))
+    assert result.outcome == outcome
+    assert [(line.line_id, line.status) for line in result.lines] == [
+        (str(i), "cancelled" if ok else "rejected") for i, ok, _ in items
+    ]
+    assert [e.message for e in result.errors] == [m for _, _, errs in items for m in errs]
+
+
+def test_failed_batch_is_rejected() -> None:
+    assert ADAPTER.normalise_status("b-1", results("failed")).outcome == "rejected"
+
+
+def test_unknown_batch_is_rejected() -> None:
+    result = ADAPTER.normalise_status("b-9", answer(404, {"message": "not found"}))
+    assert (result.outcome, result.errors[0].message) == ("rejected", "not found")
+
+
+# -- resend after an unknown outcome is safe here, and bounded -------------------------
+class Requests:
+    """Counts the cancel POSTs the client makes (a cancelkit_before_send observer)."""
+
+    def __init__(self) -> None:
+        self.posts = 0
+
+    @hookimpl
+    def cancelkit_before_send(self, call, platform):
+        if call.method == "POST":
+            self.posts += 1
+
+
+@pytest.mark.parametrize("fault", ["500", "html"])
+def test_unknown_outcome_is_resent_once_and_deduplicated(sandbox, example, fault) -> None:
+    counter = Requests()
+    registry = cancelkit.PluginRegistry()
+    registry.register(counter, "counter")
+    client = Client(registry=registry, config=sandbox.client_config(), env={}, sleep=lambda s: None)
+    sandbox.inject(fault, "aboutyou")
+    result = client.send(example("aboutyou"), "aboutyou")
+    assert result.outcome == "accepted"
+    assert counter.posts == 2
+    assert len(sandbox.emulators["aboutyou"].batches) == 1
+
+
+def test_resend_is_bounded(sandbox, example) -> None:
+    client = Client(config=sandbox.client_config(), env={}, sleep=lambda s: None)
+    sandbox.inject("500", "aboutyou", count=5)
+    assert client.send(example("aboutyou"), "aboutyou").outcome == "unknown"
+
+
+def test_wait_polls_to_completion_with_backoff(sandbox, example) -> None:
+    waits: list[float] = []
+    client = Client(config=sandbox.client_config(), env={}, sleep=waits.append)
+    final = client.wait(client.send(example("aboutyou"), "aboutyou"))
+    assert final.outcome == "cancelled"
+    assert waits == pytest.approx([0.05, 0.075, 0.1125])  # pending, processing, completed
+
+
+# -- client-side rate limits, on a controlled clock -----------------------------------
+class FakeClock:
+    """A clock that only moves when somebody sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def max_in_any_window(times: list[float], window: float = 60.0) -> int:
+    return max(sum(1 for u in times if t <= u < t + window) for t in times)
+
+
+def test_sliding_window_limiter_on_a_controlled_clock() -> None:
+    clock, limiter = FakeClock(), SlidingWindowLimiter(50, 60.0)
+    times = []
+    for _ in range(120):
+        limiter.acquire(clock, clock.sleep)
+        times.append(clock.now)
+    assert max_in_any_window(times) == 50
+    assert times[49] == 1000.0 and times[50] == 1060.0 and times[100] == 1120.0
+
+
+def test_never_more_than_50_cancels_a_minute_however_many_are_sent(sandbox) -> None:
+    clock = FakeClock()
+    emulator = sandbox.emulators["aboutyou"]
+    emulator.clock = clock  # the emulator's own 50/minute limit runs on the same clock
+    emulator.reset()
+    sent_at: list[float] = []
+
+    class Stamp:
+        @hookimpl
+        def cancelkit_after_result(self, result, call, platform):
+            sent_at.append(clock.now)
+
+    registry = cancelkit.PluginRegistry()
+    registry.register(Stamp(), "stamp")
+    # Two clients in one process share the API key's budget.
+    clients = [
+        Client(
+            registry=registry,
+            config=sandbox.client_config(),
+            env={},
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        for _ in range(2)
+    ]
+    outcomes = [
+        clients[i % 2]
+        .send({"lines": [{"line_id": str(5000 + i), "quantity": 1}]}, "aboutyou")
+        .outcome
+        for i in range(120)
+    ]
+    assert outcomes == ["accepted"] * 120  # the platform never had to say 429
+    assert max_in_any_window(sent_at) == 50
+    assert sent_at[-1] - sent_at[0] == 120.0
+
+
+def test_results_polling_stays_within_200_a_minute(sandbox, example) -> None:
+    clock = FakeClock()
+    sandbox.emulators["aboutyou"].clock = clock
+    sandbox.emulators["aboutyou"].reset()
+    client = Client(config=sandbox.client_config(), env={}, clock=clock, sleep=clock.sleep)
+    batch = client.send(example("aboutyou"), "aboutyou").tracking_id
+    start = clock.now
+    outcomes = {client.status("aboutyou", batch).outcome for _ in range(450)}
+    assert "unknown" not in outcomes  # never a 429 from the platform
+    assert clock.now - start == 120.0  # 450 polls = 200 + 200 + 50 across three minutes
+
+
+def test_every_recorded_aboutyou_body_validates() -> None:
+    import yaml
+
+    checked = 0
+    for path in sorted((Path(__file__).parent.parent / "cassettes" / "aboutyou").glob("*.yaml")):
+        for interaction in yaml.safe_load(path.read_text())["interactions"]:
+            if interaction["request"]["uri"].endswith("/orders/cancel"):
+                jsonschema.validate(json.loads(interaction["request"]["body"]), CONTRACT)
+                checked += 1
+    assert checked >= 5
