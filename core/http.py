@@ -32,6 +32,16 @@ def path_segment(value: str) -> str:
     return encoded
 
 
+#: The masked bearer header of a translated call; the real one is added at send time.
+BEARER = {"Authorization": f"Bearer {MASK}"}
+
+
+def json_headers(auth: Mapping[str, str], *, body: bool = True) -> dict[str, str]:
+    """Masked auth headers, JSON ``Accept``, and ``Content-Type`` for calls with a body."""
+    content = {"Content-Type": "application/json"} if body else {}
+    return {**auth, **content, "Accept": "application/json"}
+
+
 def join_url(base: str, *segments: str, query: Mapping[str, str] | None = None) -> str:
     """``base`` + one encoded path segment per item (+ query string)."""
     url = base.rstrip("/") + "".join("/" + path_segment(s) for s in segments)

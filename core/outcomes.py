@@ -42,3 +42,35 @@ def rate_limited_result(
         retry_after=retry_after,
         message=f"rate limited: nothing was cancelled{wait}",
     )
+
+
+def rejected_result(
+    platform: str,
+    request: CancelRequest,
+    errors: tuple[ResultError, ...],
+    http_status: int | None,
+    message: str | None = None,
+) -> CancelResult:
+    """The platform refused the whole call: every line rejected, nothing cancelled."""
+    return CancelResult(
+        platform=platform,
+        outcome="rejected",
+        lines=lines_with_status(request, "rejected"),
+        errors=errors,
+        http_status=http_status,
+        message=message or (errors[0].message if errors else f"rejected by {platform}"),
+    )
+
+
+def accepted_result(
+    platform: str, request: CancelRequest, tracking_id: str, http_status: int
+) -> CancelResult:
+    """Queued by an asynchronous platform: every line pending, follow up by tracking id."""
+    return CancelResult(
+        platform=platform,
+        outcome="accepted",
+        tracking_id=tracking_id,
+        lines=lines_with_status(request, "pending"),
+        http_status=http_status,
+        message=f"accepted; follow up with: cancelkit status -p {platform} {tracking_id}",
+    )

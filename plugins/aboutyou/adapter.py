@@ -21,19 +21,19 @@ from cancelkit.core.adapter import Capabilities, PlatformAdapter
 from cancelkit.core.auth import Authenticator, StaticHeaders
 from cancelkit.core.config import Setting, Settings
 from cancelkit.core.errors import FieldError
-from cancelkit.core.http import MASK, HttpCall, HttpResponse, join_url
+from cancelkit.core.http import MASK, HttpCall, HttpResponse, join_url, json_headers
 from cancelkit.core.model import (
     CancelRequest,
     CancelResult,
     LineResult,
     ResultError,
-    lines_with_status,
 )
-from cancelkit.core.outcomes import rate_limited_result
+from cancelkit.core.outcomes import accepted_result, rate_limited_result, rejected_result
 from cancelkit.core.ratelimit import SlidingWindowLimiter, shared_limiter
 from cancelkit.core.sending import retry_after_seconds
 
 DEFAULT_BASE_URL = "https://partner.aboutyou.com/api/v1"
+API_KEY_HEADER = {"X-API-Key": MASK}
 #: Documented per-API-key limits (requests per minute).
 CANCEL_LIMIT_PER_MINUTE = 50
 RESULTS_LIMIT_PER_MINUTE = 200
@@ -149,7 +149,7 @@ class AboutYouAdapter(PlatformAdapter):
         return HttpCall(
             "POST",
             join_url(settings["base_url"], "orders", "cancel"),
-            {"X-API-Key": MASK, "Content-Type": "application/json", "Accept": "application/json"},
+            json_headers(API_KEY_HEADER),
             {"items": [{"id": item} for item in self.item_ids(request)]},
         )
 
@@ -163,7 +163,7 @@ class AboutYouAdapter(PlatformAdapter):
                 "cancel-orders",
                 query={"batch_request_id": tracking_id},
             ),
-            {"X-API-Key": MASK, "Accept": "application/json"},
+            json_headers(API_KEY_HEADER, body=False),
         )
 
     def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
@@ -188,15 +188,7 @@ class AboutYouAdapter(PlatformAdapter):
         details = _rate_headers(response)
         if status == 200 and isinstance(payload, Mapping) and payload.get("batchRequestId"):
             batch = str(payload["batchRequestId"])
-            return CancelResult(
-                platform=self.name,
-                outcome="accepted",
-                tracking_id=batch,
-                lines=lines_with_status(request, "pending"),
-                http_status=status,
-                details=details,
-                message=f"accepted; follow up with: cancelkit status -p aboutyou {batch}",
-            )
+            return _with_details(accepted_result(self.name, request, batch, status), details)
         if status == 429:
             result = rate_limited_result(self.name, request, status, retry_after_seconds(response))
             return _with_details(result, details)
@@ -204,15 +196,7 @@ class AboutYouAdapter(PlatformAdapter):
             return self.unknown(request, f"HTTP {status} without a batch id", status)
         message = payload.get("message") if isinstance(payload, Mapping) else None
         error = ResultError(str(message or f"HTTP {status}"), f"HTTP_{status}")
-        return CancelResult(
-            platform=self.name,
-            outcome="rejected",
-            lines=lines_with_status(request, "rejected"),
-            errors=(error,),
-            http_status=status,
-            message=error.message,
-            details=details,
-        )
+        return _with_details(rejected_result(self.name, request, (error,), status), details)
 
     def normalise_status(self, tracking_id: str, response: HttpResponse) -> CancelResult:
         """pending/processing/retry -> accepted; completed -> per item; failed -> rejected."""

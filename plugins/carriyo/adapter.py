@@ -15,15 +15,14 @@ from cancelkit.core.adapter import Capabilities, PlatformAdapter
 from cancelkit.core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
 from cancelkit.core.config import Setting, Settings
 from cancelkit.core.errors import ConfigurationError, FieldError
-from cancelkit.core.http import MASK, HttpCall, HttpResponse, join_url
+from cancelkit.core.http import BEARER, MASK, HttpCall, HttpResponse, join_url, json_headers
 from cancelkit.core.model import (
     CancelRequest,
     CancelResult,
     LineResult,
     ResultError,
-    lines_with_status,
 )
-from cancelkit.core.outcomes import rate_limited_result
+from cancelkit.core.outcomes import rate_limited_result, rejected_result
 from cancelkit.core.sending import retry_after_seconds
 
 BASE_URLS = {"production": "https://api.carriyo.com", "demo": "https://demo-api.carriyo.com"}
@@ -148,14 +147,8 @@ class CarriyoAdapter(PlatformAdapter):
             "cancel",
             query={"key": self.options(request)["key"]},
         )
-        headers = {
-            "Authorization": f"Bearer {MASK}",
-            "tenant-id": MASK,
-            "x-api-key": MASK,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        return HttpCall("POST", url, headers, body)
+        auth = {**BEARER, "tenant-id": MASK, "x-api-key": MASK}
+        return HttpCall("POST", url, json_headers(auth), body)
 
     def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
         """tenant-id and x-api-key always; bearer given directly or from ``/oauth/token``."""
@@ -196,15 +189,7 @@ class CarriyoAdapter(PlatformAdapter):
             return self.unknown(request, f"HTTP {status} without a readable order", status)
         if status == 429:
             return rate_limited_result(self.name, request, status, retry_after_seconds(response))
-        errors = error_items(payload, status)
-        return CancelResult(
-            platform=self.name,
-            outcome="rejected",
-            lines=lines_with_status(request, "rejected"),
-            errors=errors,
-            http_status=status,
-            message=errors[0].message,
-        )
+        return rejected_result(self.name, request, error_items(payload, status), status)
 
     def _from_order(
         self, request: CancelRequest, order: Mapping[str, Any], fo: Mapping[str, Any]

@@ -14,15 +14,14 @@ from cancelkit.core.adapter import Capabilities, PlatformAdapter
 from cancelkit.core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
 from cancelkit.core.config import Setting, Settings
 from cancelkit.core.errors import ConfigurationError
-from cancelkit.core.http import MASK, HttpCall, HttpResponse, join_url
+from cancelkit.core.http import BEARER, HttpCall, HttpResponse, join_url, json_headers
 from cancelkit.core.model import (
     CancelRequest,
     CancelResult,
     ResultError,
     Tax,
-    lines_with_status,
 )
-from cancelkit.core.outcomes import rate_limited_result
+from cancelkit.core.outcomes import accepted_result, rate_limited_result, rejected_result
 from cancelkit.core.sending import retry_after_seconds
 
 DEFAULT_BASE_URL = "https://miraklconnect.com/api"
@@ -113,11 +112,7 @@ class MiraklConnectAdapter(PlatformAdapter):
         return HttpCall(
             "POST",
             join_url(settings["base_url"], "v2", "orders", request.order_id, "cancel"),
-            {
-                "Authorization": f"Bearer {MASK}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
+            json_headers(BEARER),
             {"cancelations": cancelations},
         )
 
@@ -146,36 +141,15 @@ class MiraklConnectAdapter(PlatformAdapter):
         payload = response.json()
         status = response.status
         if status == 202 and isinstance(payload, dict) and payload.get("action_id"):
-            action_id = str(payload["action_id"])
-            return CancelResult(
-                platform=self.name,
-                outcome="accepted",
-                tracking_id=action_id,
-                lines=lines_with_status(request, "pending"),
-                http_status=status,
-                message=f"accepted; follow up with: cancelkit status -p mirakl {action_id}",
-            )
+            return accepted_result(self.name, request, str(payload["action_id"]), status)
         if status == 429:
             return rate_limited_result(self.name, request, status, retry_after_seconds(response))
         if 400 <= status < 500 and isinstance(payload, dict) and "code" in payload:
-            errors = _error_items(payload)
-            return CancelResult(
-                platform=self.name,
-                outcome="rejected",
-                lines=lines_with_status(request, "rejected"),
-                errors=errors,
-                http_status=status,
-                message=str(payload.get("message") or payload["code"]),
-            )
+            message = str(payload.get("message") or payload["code"])
+            return rejected_result(self.name, request, _error_items(payload), status, message)
         if 400 <= status < 500:
-            return CancelResult(
-                platform=self.name,
-                outcome="rejected",
-                lines=lines_with_status(request, "rejected"),
-                errors=(ResultError(f"HTTP {status} without an Error body", f"HTTP_{status}"),),
-                http_status=status,
-                message=f"rejected with HTTP {status}",
-            )
+            error = ResultError(f"HTTP {status} without an Error body", f"HTTP_{status}")
+            return rejected_result(self.name, request, (error,), status)
         # 2xx without an action id, HTML, malformed JSON: we cannot tell what happened.
         return self.unknown(request, f"unexpected HTTP {status} answer from Mirakl", status)
 
@@ -191,7 +165,7 @@ class MiraklConnectAdapter(PlatformAdapter):
         return HttpCall(
             "GET",
             join_url(settings["base_url"], "v2", "orders", "actions", tracking_id),
-            {"Authorization": f"Bearer {MASK}", "Accept": "application/json"},
+            json_headers(BEARER, body=False),
         )
 
     def normalise_status(self, tracking_id: str, response: HttpResponse) -> CancelResult:

@@ -5,16 +5,19 @@ Sources: seeds 000 and 001, shared/platforms/salesforce.md.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from cancelkit.core.adapter import PlatformAdapter
 from cancelkit.core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
 from cancelkit.core.config import Setting, Settings
 from cancelkit.core.errors import ConfigurationError
-from cancelkit.core.http import HttpCall, HttpResponse
-from cancelkit.core.model import CancelRequest, CancelResult, ResultError, lines_with_status
-from cancelkit.core.outcomes import rate_limited_result
+from cancelkit.core.http import BEARER, HttpCall, HttpResponse, json_headers
+from cancelkit.core.model import CancelRequest, CancelResult, ResultError
+from cancelkit.core.outcomes import rate_limited_result, rejected_result
 
 #: Default API version: the newest generally available version in the docs read
 #: (v66.0, Spring '26; v67.0 was in preview). Override with CANCELKIT_SALESFORCE_API_VERSION.
@@ -95,7 +98,7 @@ class SalesforceToken(ClientCredentialsToken):
         return call
 
 
-def authenticator(settings: Settings, clock: Callable[[], float]) -> Authenticator:
+def make_authenticator(settings: Settings, clock: Callable[[], float]) -> Authenticator:
     """An access token given directly (with ``instance_url``), else client credentials."""
     if settings.get("access_token"):
         if not settings.get("instance_url"):
@@ -113,7 +116,7 @@ def authenticator(settings: Settings, clock: Callable[[], float]) -> Authenticat
 
 
 # -- answers -------------------------------------------------------------------
-def is_auth_failure(response: HttpResponse) -> bool:
+def refuses_credentials(response: HttpResponse) -> bool:
     """401, and 403 unless it is the org's API limit (which is a rate limit)."""
     if response.status == 401:
         return True
@@ -180,11 +183,33 @@ def refused(
         return unknown(request, f"HTTP {status} from Salesforce", status)
     if not errors:
         errors = (ResultError(f"HTTP {status} without a Salesforce error body", f"HTTP_{status}"),)
-    return CancelResult(
-        platform=platform,
-        outcome="rejected",
-        lines=lines_with_status(request, "rejected"),
-        errors=errors,
-        http_status=status,
-        message=errors[0].message,
-    )
+    return rejected_result(platform, request, errors, status)
+
+
+class SalesforceAdapter(PlatformAdapter):
+    """What both Salesforce adapters share: one org's settings, auth and answer handling."""
+
+    settings_name = "salesforce"
+
+    def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
+        """Access token + instance URL, or client credentials (one org for both plugins)."""
+        return make_authenticator(settings, clock)
+
+    def is_auth_failure(self, response: HttpResponse) -> bool:
+        """403 REQUEST_LIMIT_EXCEEDED is a rate limit, not a credentials problem."""
+        return refuses_credentials(response)
+
+    def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
+        """The adapter's reading of the answer, with ``Sforce-Limit-Info`` kept."""
+        result = self.read(request, response)
+        usage = limit_info(response)
+        return replace(result, details={**result.details, "limit_info": usage}) if usage else result
+
+    @abstractmethod
+    def read(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
+        """The canonical result for this endpoint's answer."""
+
+    @staticmethod
+    def post(url: str, body: Any) -> HttpCall:
+        """A JSON POST with the masked bearer header."""
+        return HttpCall("POST", url, json_headers(BEARER), body)

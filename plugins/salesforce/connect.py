@@ -5,24 +5,20 @@ Source: seed 000 ("Fulfillment Orders, Cancel Item"), shared/platforms/salesforc
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-
-from cancelkit.core.adapter import Capabilities, PlatformAdapter
-from cancelkit.core.auth import Authenticator
+from cancelkit.core.adapter import Capabilities
 from cancelkit.core.config import Settings
-from cancelkit.core.http import MASK, HttpCall, HttpResponse, path_segment
+from cancelkit.core.http import HttpCall, HttpResponse, path_segment
 from cancelkit.core.model import CancelRequest, CancelResult, lines_with_status
+from cancelkit.core.outcomes import rejected_result
 
 from . import common
 
 
-class SalesforceConnectAdapter(PlatformAdapter):
+class SalesforceConnectAdapter(common.SalesforceAdapter):
     """Salesforce Order Management, Connect REST cancel-item (synchronous)."""
 
     name = "salesforce"
     title = "Salesforce Order Management (Connect REST cancel-item)"
-    settings_name = "salesforce"
     capabilities = Capabilities(
         mode="sync",
         partial_quantity=True,
@@ -47,32 +43,10 @@ class SalesforceConnectAdapter(PlatformAdapter):
                 for line in request.lines
             ]
         }
-        return HttpCall(
-            "POST",
-            url,
-            {
-                "Authorization": f"Bearer {MASK}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
-            body,
-        )
+        return self.post(url, body)
 
-    def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
-        """Access token + instance URL, or client credentials."""
-        return common.authenticator(settings, clock)
-
-    def is_auth_failure(self, response: HttpResponse) -> bool:
-        """403 REQUEST_LIMIT_EXCEEDED is a rate limit, not a credentials problem."""
-        return common.is_auth_failure(response)
-
-    def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
+    def read(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
         """2xx ``success`` true/false, Error with Output, generic error arrays."""
-        result = self._read(request, response)
-        usage = common.limit_info(response)
-        return replace(result, details={**result.details, "limit_info": usage}) if usage else result
-
-    def _read(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
         status = response.status
         if not 200 <= status < 300:
             return common.refused(self.name, request, response, self.unknown)
@@ -89,14 +63,8 @@ class SalesforceConnectAdapter(PlatformAdapter):
             )
         # The documented twist: a success status whose body reports processing errors.
         errors = common.error_items(payload)
-        return CancelResult(
-            platform=self.name,
-            outcome="rejected",
-            lines=lines_with_status(request, "rejected"),
-            errors=errors,
-            http_status=status,
-            message=errors[0].message if errors else "Salesforce reported success: false",
-        )
+        message = None if errors else "Salesforce reported success: false"
+        return rejected_result(self.name, request, errors, status, message)
 
     def how_to_check(self, request: CancelRequest) -> str:
         """Quantity = OriginalQuantity - cancelled quantity on each line item."""

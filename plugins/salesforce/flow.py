@@ -11,16 +11,16 @@ are the constants below.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cancelkit.core.adapter import Capabilities, PlatformAdapter
-from cancelkit.core.auth import Authenticator
+from cancelkit.core.adapter import Capabilities
 from cancelkit.core.config import Settings
-from cancelkit.core.http import MASK, HttpCall, HttpResponse, path_segment
+from cancelkit.core.http import HttpCall, HttpResponse, path_segment
 from cancelkit.core.model import CancelRequest, CancelResult, ResultError, lines_with_status
+from cancelkit.core.outcomes import rejected_result
 
 from . import common
 
@@ -38,12 +38,11 @@ SETTINGS = tuple(
 )
 
 
-class SalesforceFlowAdapter(PlatformAdapter):
+class SalesforceFlowAdapter(common.SalesforceAdapter):
     """Salesforce Order Management through an autolaunched flow (invocable action)."""
 
     name = "salesforce-flow"
     title = "Salesforce Order Management (Flow core action, via an autolaunched flow)"
-    settings_name = "salesforce"
     capabilities = Capabilities(
         mode="sync",
         partial_quantity=True,
@@ -67,32 +66,10 @@ class SalesforceFlowAdapter(PlatformAdapter):
                 }
             ]
         }
-        return HttpCall(
-            "POST",
-            url,
-            {
-                "Authorization": f"Bearer {MASK}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
-            body,
-        )
+        return self.post(url, body)
 
-    def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
-        """Access token + instance URL, or client credentials (same org as ``salesforce``)."""
-        return common.authenticator(settings, clock)
-
-    def is_auth_failure(self, response: HttpResponse) -> bool:
-        """403 REQUEST_LIMIT_EXCEEDED is a rate limit, not a credentials problem."""
-        return common.is_auth_failure(response)
-
-    def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
+    def read(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
         """The invocable-action answer: ``[{"actionName", "errors", "isSuccess", ...}]``."""
-        result = self._read(request, response)
-        usage = common.limit_info(response)
-        return replace(result, details={**result.details, "limit_info": usage}) if usage else result
-
-    def _read(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
         payload = response.json()
         status = response.status
         outcome = _invocation(payload)
@@ -114,14 +91,7 @@ class SalesforceFlowAdapter(PlatformAdapter):
         errors = tuple(common.error_items({"errors": outcome.get("errors") or []})) or (
             ResultError("the flow reported isSuccess: false", "FLOW_FAILED"),
         )
-        return CancelResult(
-            platform=self.name,
-            outcome="rejected",
-            lines=lines_with_status(request, "rejected"),
-            errors=errors,
-            http_status=status,
-            message=errors[0].message,
-        )
+        return rejected_result(self.name, request, errors, status)
 
     def how_to_check(self, request: CancelRequest) -> str:
         """Same evidence as cancel-item, plus the flow's interview log."""
