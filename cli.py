@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -320,10 +321,16 @@ def sandbox_command(state: _State, host: str, port: int, reset: bool) -> None:
     click.echo(f"cancelkit sandbox on http://{host}:{port} (state: {path}); Ctrl-C stops it")
     for platform in box.emulators:
         click.echo(f"  {platform}: http://{host}:{port}/{platform}/")
+    # SIGTERM stops it like Ctrl-C does, so the state is saved either way.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         box.serve_forever()
     except KeyboardInterrupt:
         click.echo("stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 # -- helpers ------------------------------------------------------------------
