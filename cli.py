@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -47,7 +47,7 @@ def _reports_errors(command: F) -> F:
                 click.echo(f"error: {line}", err=True)
             sys.exit(error.exit_code)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _error_lines(error: CancelkitError) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 import requests
 
@@ -103,26 +104,32 @@ class ClientCredentialsToken(Authenticator):
                 f"({type(error).__name__}); nothing was sent"
             ) from None
         payload = _json_or_none(response)
-        token = payload.get("access_token") if isinstance(payload, dict) else None
+        answer = payload if isinstance(payload, dict) else {}
+        token = answer.get("access_token")
         if response.status_code != 200 or not isinstance(token, str) or not token:
             raise AuthenticationError(
                 f"{self._platform}: token request refused (HTTP {response.status_code})"
                 + _oauth_reason(payload)
             )
-        expires_in = payload.get("expires_in")
-        lifetime = (
-            float(expires_in)
-            if isinstance(expires_in, (int, float, str))
-            else self._default_lifetime
-        )
+        lifetime = _seconds(answer.get("expires_in"), self._default_lifetime)
         self._token = token
-        self.answer = {k: v for k, v in payload.items() if k not in _SECRET_ANSWER_FIELDS}
+        self.answer = {k: v for k, v in answer.items() if k not in _SECRET_ANSWER_FIELDS}
         # No lifetime known (Salesforce): keep the token until the platform says 401.
         self._expires_at = (
             float("inf")
             if lifetime is None
             else self._clock() + max(lifetime - EXPIRY_MARGIN_SECONDS, 0.0)
         )
+
+
+def _seconds(value: object, default: float | None) -> float | None:
+    """``expires_in`` as seconds; a missing or unreadable one gives ``default``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        return default
 
 
 def _json_or_none(response: requests.Response) -> object:

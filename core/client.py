@@ -7,6 +7,7 @@ tokens. ``cancelkit.translate`` / ``send`` / ``status`` use a default client.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +25,7 @@ from .config import Settings, load_settings
 from .errors import ConfigurationError, PluginError
 from .http import HttpCall
 from .model import CancelRequest, CancelResult
+from .ratelimit import SlidingWindowLimiter
 from .registry import PluginRegistry
 from .schemas import load_request
 from .sending import Delivery, RetryPolicy, Sender
@@ -184,18 +186,27 @@ class Client:
                 policy=self.policy,
                 sleep=self._sleep,
                 clock=self._clock,
-                before_send=lambda call, a=adapter: self.registry.hook.cancelkit_before_send(
-                    call=call, platform=a
-                ),
-                limiter_for=lambda call, a=adapter, s=settings: a.rate_limiter(call, s),
+                before_send=functools.partial(self._before_send, adapter),
+                limiter_for=functools.partial(_limiter_for, adapter, settings),
             )
         return self._senders[key]
+
+    def _before_send(
+        self, adapter: PlatformAdapter, call: HttpCall
+    ) -> list[Mapping[str, str] | None]:
+        return list(self.registry.hook.cancelkit_before_send(call=call, platform=adapter))
 
     def close(self) -> None:
         """Close every HTTP session this client opened."""
         for sender in self._senders.values():
             sender.session.close()
         self._senders.clear()
+
+
+def _limiter_for(
+    adapter: PlatformAdapter, settings: Settings, call: HttpCall
+) -> SlidingWindowLimiter | None:
+    return adapter.rate_limiter(call, settings)
 
 
 def _session() -> requests.Session:

@@ -1,3 +1,5 @@
+# Hook specifications are signatures with docstrings only, like pytest's hookspec.py.
+# mypy: disable-error-code="empty-body"
 """Every hook a cancelkit plugin can implement (pluggy project name ``cancelkit``).
 
 A plugin is any module or object with functions marked ``@hookimpl``, registered

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import CancelRequest, CancelResult, ResultError, lines_with_status
+from .model import CancelRequest, CancelResult, LineResult, Outcome, ResultError, lines_with_status
 
 
 def unknown_result(
@@ -74,3 +74,11 @@ def accepted_result(
         http_status=http_status,
         message=f"accepted; follow up with: cancelkit status -p {platform} {tracking_id}",
     )
+
+
+def combined_outcome(lines: tuple[LineResult, ...]) -> Outcome:
+    """``cancelled`` when every line is, ``partial`` when some are, else ``rejected``."""
+    done = sum(1 for line in lines if line.status == "cancelled")
+    if lines and done == len(lines):
+        return "cancelled"
+    return "partial" if done else "rejected"

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -115,7 +115,7 @@ class PluginRegistry:
         found: list[Emulator] = []
         for impl in self.pm.hook.cancelkit_sandbox_emulators.get_hookimpls():
             try:
-                found.extend(impl.function() or ())
+                found.extend(cast("Iterable[Emulator]", impl.function() or ()))
             except Exception as error:
                 self.broken.append(BrokenPlugin(impl.plugin_name, impl.plugin_name, _why(error)))
         return found

@@ -12,7 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class Emulator(ABC):
     platform: str
     #: First path segment under the prefix -> the production base URL it stands for.
     #: Used to rewrite recorded cassettes to production hosts.
-    production_bases: Mapping[str, str]
+    production_bases: ClassVar[Mapping[str, str]]
 
     @abstractmethod
     def handle(self, request: EmuRequest) -> EmuResponse:

@@ -102,7 +102,7 @@ class Sandbox:
         """``http://127.0.0.1:<port>``."""
         assert self._server is not None, "sandbox not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def base_url(self, platform: str) -> str:
         """Where ``platform``'s emulator is served."""

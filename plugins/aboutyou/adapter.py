@@ -26,9 +26,15 @@ from cancelkit.core.model import (
     CancelRequest,
     CancelResult,
     LineResult,
+    Outcome,
     ResultError,
 )
-from cancelkit.core.outcomes import accepted_result, rate_limited_result, rejected_result
+from cancelkit.core.outcomes import (
+    accepted_result,
+    combined_outcome,
+    rate_limited_result,
+    rejected_result,
+)
 from cancelkit.core.ratelimit import SlidingWindowLimiter, shared_limiter
 from cancelkit.core.sending import retry_after_seconds
 
@@ -204,11 +210,11 @@ class AboutYouAdapter(PlatformAdapter):
         details = _rate_headers(response)
         if status != 200 or not isinstance(payload, Mapping):
             message = payload.get("message") if isinstance(payload, Mapping) else None
-            outcome = "rejected" if status in (400, 404) else "unknown"
+            outcome: Outcome = "rejected" if status in (400, 404) else "unknown"
             return CancelResult(
                 platform=self.name,
                 outcome=outcome,
-                tracking_id=tracking_id,  # type: ignore[arg-type]
+                tracking_id=tracking_id,
                 http_status=status,
                 details=details,
                 errors=(ResultError(str(message or f"HTTP {status}"), f"HTTP_{status}"),),
@@ -222,26 +228,20 @@ class AboutYouAdapter(PlatformAdapter):
             _item_result(item) for item in payload.get("items") or () if isinstance(item, Mapping)
         )
         details = {**details, "batch_status": batch_status}
+        final: Outcome
         if batch_status in PENDING_STATUSES:
-            outcome = "accepted"
+            final = "accepted"
         elif batch_status == "completed":
-            done = [line for line in lines if line.status == "cancelled"]
-            outcome = (
-                "cancelled"
-                if lines and len(done) == len(lines)
-                else "partial"
-                if done
-                else "rejected"
-            )
+            final = combined_outcome(lines)
         elif batch_status == "failed":
-            outcome = "rejected"
+            final = "rejected"
         else:
-            outcome = "unknown"
+            final = "unknown"
         return CancelResult(
             platform=self.name,
-            outcome=outcome,
+            outcome=final,
             tracking_id=tracking_id,
-            lines=lines,  # type: ignore[arg-type]
+            lines=lines,
             errors=tuple(e for line in lines for e in line.errors),
             http_status=status,
             details=details,

@@ -22,7 +22,7 @@ from cancelkit.core.model import (
     LineResult,
     ResultError,
 )
-from cancelkit.core.outcomes import rate_limited_result, rejected_result
+from cancelkit.core.outcomes import combined_outcome, rate_limited_result, rejected_result
 from cancelkit.core.sending import retry_after_seconds
 
 BASE_URLS = {"production": "https://api.carriyo.com", "demo": "https://demo-api.carriyo.com"}
@@ -204,10 +204,7 @@ class CarriyoAdapter(PlatformAdapter):
                 self._line_outcome(line.line_id, line.quantity, cancelled, order)
                 for line in request.lines
             )
-        done = [line for line in lines if line.status == "cancelled"]
-        outcome = (
-            "cancelled" if lines and len(done) == len(lines) else "partial" if done else "rejected"
-        )
+        outcome = combined_outcome(lines)
         errors = tuple(e for line in lines for e in line.errors)
         return CancelResult(
             platform=self.name,

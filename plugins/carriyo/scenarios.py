@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cancelkit.core.cassettes import Scenario, ScenarioContext
@@ -22,7 +23,9 @@ def request(
     }
 
 
-def _send(data: dict[str, Any], fault: str | None = None):  # type: ignore[no-untyped-def]
+def _send(
+    data: dict[str, Any], fault: str | None = None
+) -> Callable[[ScenarioContext], CancelResult]:
     def run(ctx: ScenarioContext) -> CancelResult:
         if fault:
             ctx.inject(fault)

@@ -18,6 +18,7 @@ from cancelkit.core.http import BEARER, HttpCall, HttpResponse, join_url, json_h
 from cancelkit.core.model import (
     CancelRequest,
     CancelResult,
+    Outcome,
     ResultError,
     Tax,
 )
@@ -40,7 +41,11 @@ REASONS = {
 }
 
 #: Action status (``ActionResponse.status``) -> canonical outcome.
-ACTION_OUTCOMES = {"PENDING": "accepted", "SUCCESS": "cancelled", "FAILED": "rejected"}
+ACTION_OUTCOMES: dict[str, Outcome] = {
+    "PENDING": "accepted",
+    "SUCCESS": "cancelled",
+    "FAILED": "rejected",
+}
 _LINE_STATUS = {"accepted": "pending", "cancelled": "cancelled", "rejected": "rejected"}
 
 SETTINGS = (
@@ -185,7 +190,7 @@ class MiraklConnectAdapter(PlatformAdapter):
                 platform=self.name,
                 outcome=outcome,
                 tracking_id=tracking_id,
-                errors=errors,  # type: ignore[arg-type]
+                errors=errors,
                 http_status=status,
                 message=f"action {payload['status']}",
                 details={

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
+from cancelkit.core.adapter import PlatformAdapter
 from cancelkit.core.cassettes import Scenario, ScenarioContext
+from cancelkit.core.config import Settings
 from cancelkit.core.hookspecs import hookimpl
-from cancelkit.core.model import CancelResult
+from cancelkit.core.http import HttpCall
+from cancelkit.core.model import CancelRequest, CancelResult
 
 from .emulator import SEED_ORDERS
 
@@ -40,7 +44,7 @@ def _send(ctx: ScenarioContext, data: dict[str, Any] | None = None) -> CancelRes
     return ctx.client.send(data or request(), "mirakl")
 
 
-def _send_then_poll(data: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _send_then_poll(data: dict[str, Any]) -> Callable[[ScenarioContext], CancelResult]:
     def run(ctx: ScenarioContext) -> CancelResult:
         accepted = ctx.client.send(data, "mirakl")
         assert accepted.tracking_id
@@ -51,7 +55,7 @@ def _send_then_poll(data: dict[str, Any]):  # type: ignore[no-untyped-def]
     return run
 
 
-def _with_fault(kind: str, **params: Any):  # type: ignore[no-untyped-def]
+def _with_fault(kind: str, **params: Any) -> Callable[[ScenarioContext], CancelResult]:
     def run(ctx: ScenarioContext) -> CancelResult:
         ctx.inject(kind, **params)
         return _send(ctx)
@@ -63,7 +67,9 @@ class _DropPrice:
     """Takes over translation to send a body without ``price`` (provokes a 400)."""
 
     @hookimpl(tryfirst=True)
-    def cancelkit_translate(self, request, platform, config):  # type: ignore[no-untyped-def]
+    def cancelkit_translate(
+        self, request: CancelRequest, platform: PlatformAdapter, config: Settings
+    ) -> HttpCall:
         call = platform.translate(request, config)
         body = copy.deepcopy(call.body)
         for item in body["cancelations"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cancelkit.core.cassettes import Scenario, ScenarioContext
@@ -19,7 +20,9 @@ def request(fo: str = FO, *lines: tuple[str, Any]) -> dict[str, Any]:
     }
 
 
-def _send(platform: str, data: dict[str, Any], fault: str | None = None):  # type: ignore[no-untyped-def]
+def _send(
+    platform: str, data: dict[str, Any], fault: str | None = None
+) -> Callable[[ScenarioContext], CancelResult]:
     def run(ctx: ScenarioContext) -> CancelResult:
         if fault:
             ctx.inject(fault)
