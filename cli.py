@@ -46,6 +46,15 @@ def _reports_errors(command: F) -> F:
             for line in _error_lines(error):
                 click.echo(f"error: {line}", err=True)
             sys.exit(error.exit_code)
+        except Exception as error:
+            if os.environ.get("CANCELKIT_DEBUG"):
+                raise
+            click.echo(
+                f"internal error: {type(error).__name__}: {error} "
+                "(set CANCELKIT_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            sys.exit(3)
 
     return cast(F, wrapper)
 

@@ -123,9 +123,18 @@ class Client:
                 message=f"status unavailable: {delivery.unknown_reason}; ask again later",
             )
         else:
-            result = self.registry.hook.cancelkit_normalise_status(
-                tracking_id=tracking_id, response=delivery.response, platform=adapter
-            )
+            try:
+                result = self.registry.hook.cancelkit_normalise_status(
+                    tracking_id=tracking_id, response=delivery.response, platform=adapter
+                )
+            except Exception as error:  # a bug in a plugin must not hide the answer's status
+                result = CancelResult(
+                    platform=adapter.name,
+                    outcome="unknown",
+                    tracking_id=tracking_id,
+                    http_status=delivery.response.status,
+                    message=f"status unreadable: {_unreadable(error)}; ask again later",
+                )
         self.registry.hook.cancelkit_after_result(result=result, call=call, platform=adapter)
         return result
 
@@ -167,11 +176,15 @@ class Client:
         if delivery.response is None or delivery.unknown_reason:
             status = delivery.response.status if delivery.response else None
             return adapter.unknown(request, delivery.unknown_reason or "no answer", status)
-        result = self.registry.hook.cancelkit_normalise(
-            request=request, response=delivery.response, platform=adapter
-        )
+        status = delivery.response.status
+        try:
+            result = self.registry.hook.cancelkit_normalise(
+                request=request, response=delivery.response, platform=adapter
+            )
+        except Exception as error:  # the cancel was sent: never lose it to a bug
+            return adapter.unknown(request, _unreadable(error), status)
         if not isinstance(result, CancelResult):
-            raise PluginError(f"{adapter.name}: cancelkit_normalise returned {result!r}")
+            return adapter.unknown(request, f"cancelkit_normalise returned {result!r}", status)
         return result
 
     def _sender(self, adapter: PlatformAdapter, settings: Settings) -> Sender:
@@ -201,6 +214,10 @@ class Client:
         for sender in self._senders.values():
             sender.session.close()
         self._senders.clear()
+
+
+def _unreadable(error: Exception) -> str:
+    return f"the answer could not be read ({type(error).__name__}: {error})"
 
 
 def _limiter_for(

@@ -216,3 +216,16 @@ def test_every_example_works_with_send_sandbox(path: Path) -> None:
     expected = "rejected" if "shipped" in path.stem else "cancelled"
     assert outcome == expected, result.output
     assert result.exit_code == (1 if expected == "rejected" else 0)
+
+
+def test_an_unexpected_error_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cancelkit.core.client import Client
+
+    def explode(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Client, "translate", explode)
+    result = run("translate", "-p", "mirakl", EXAMPLE)
+    assert result.exit_code == 3
+    assert "internal error: RuntimeError: boom" in result.output
+    assert "Traceback" not in result.output

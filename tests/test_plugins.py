@@ -186,3 +186,18 @@ def test_prepare_request_can_refuse_or_enrich(echo_setup) -> None:
 def test_fractional_quantity_passes_where_the_platform_takes_it(echo_setup) -> None:
     _, _, client = echo_setup
     assert client.send(ECHO_REQUEST, "echo").lines[0].quantity == 0.5
+
+
+def test_a_normaliser_that_raises_after_sending_gives_unknown_not_a_crash(echo_setup) -> None:
+    registry, box, client = echo_setup
+
+    class Buggy:
+        @hookimpl(tryfirst=True)
+        def cancelkit_normalise(self, request, response, platform):
+            raise KeyError("surprise")
+
+    registry.register(Buggy(), "buggy")
+    result = client.send(ECHO_REQUEST, "echo")
+    assert result.outcome == "unknown"
+    assert "KeyError" in result.message and "NOT resent" in result.message
+    assert len(box.emulators["echo"].seen) == 1  # sent once, not lost, not resent
