@@ -112,7 +112,8 @@ def cancelkit_normalise(
     401/403, which raise an authentication error, and answers that leave the
     outcome unknown. First result wins; the built-in implementation
     (``trylast``) asks ``platform.normalise``. Never raise for a business refusal:
-    return an outcome of ``rejected``.
+    return an outcome of ``rejected``. If an implementation raises anyway, the call
+    was already sent, so the result is ``unknown`` (never resent), not an error.
     """
 
 
