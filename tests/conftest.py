@@ -33,6 +33,48 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     ratelimit.reset_all()  # client-side rate windows are per process: not shared by tests
 
 
+CONTRACTS = Path(__file__).resolve().parent / "contracts"
+#: Adapter class (module, name) -> the schema every body it translates must satisfy.
+CONTRACT_OF = {
+    ("cancelkit.plugins.mirakl.adapter", "MiraklConnectAdapter"): "mirakl-connect.schema.json",
+    (
+        "cancelkit.plugins.salesforce.connect",
+        "SalesforceConnectAdapter",
+    ): "salesforce-cancel-item.schema.json",
+    (
+        "cancelkit.plugins.salesforce.flow",
+        "SalesforceFlowAdapter",
+    ): "salesforce-flow-invocation.schema.json",
+    (
+        "cancelkit.plugins.carriyo.adapter",
+        "CarriyoAdapter",
+    ): "carriyo-cancel-line-items.schema.json",
+    ("cancelkit.plugins.aboutyou.adapter", "AboutYouAdapter"): "aboutyou-cancel.schema.json",
+}
+
+
+@pytest.fixture(autouse=True)
+def every_translated_body_meets_its_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a test translates or sends is validated against the platform's schema."""
+    import importlib
+    import json
+
+    import jsonschema
+
+    for (module_name, class_name), schema_file in CONTRACT_OF.items():
+        cls = getattr(importlib.import_module(module_name), class_name)
+        schema = json.loads((CONTRACTS / schema_file).read_text())
+
+        def checked(
+            self: Any, request: Any, settings: Any, _original=cls.translate, _schema=schema
+        ) -> Any:
+            call = _original(self, request, settings)
+            jsonschema.validate(json.loads(call.body_bytes()), _schema)
+            return call
+
+        monkeypatch.setattr(cls, "translate", checked)
+
+
 @pytest.fixture
 def example() -> Callable[[str], dict[str, Any]]:
     """Load ``examples/<name>.json`` as the CLI would (exact decimals)."""
