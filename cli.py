@@ -138,7 +138,12 @@ def platforms(state: _State, as_json: bool) -> None:
             jsonutil.dumps(
                 {
                     "platforms": [
-                        {"name": a.name, "title": a.title, "capabilities": a.capabilities.to_dict()}
+                        {
+                            "name": a.name,
+                            "title": a.title,
+                            "plugin": registry.providers.get(a.name),
+                            "capabilities": a.capabilities.to_dict(),
+                        }
                         for a in adapters.values()
                     ],
                     "broken": broken,
@@ -147,20 +152,19 @@ def platforms(state: _State, as_json: bool) -> None:
             )
         )
         return
-    rows = [("PLATFORM", "TITLE", "MODE", "QUANTITY", "RESEND", "REASONS")]
+    rows = [("PLATFORM", "PLUGIN", "MODE", "QUANTITY", "RESEND", "TITLE")]
     for adapter in adapters.values():
         caps = adapter.capabilities
         quantity = "fractional" if caps.fractional_quantity else "whole"
         quantity = ("partial " if caps.partial_quantity else "full ") + quantity
-        reasons = ",".join(caps.reasons) if caps.reasons else "-"
         rows.append(
             (
                 adapter.name,
-                adapter.title,
+                registry.providers.get(adapter.name, "?"),
                 caps.mode,
                 quantity,
                 "safe" if caps.resend_safe else "never",
-                reasons,
+                adapter.title,
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]

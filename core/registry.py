@@ -48,6 +48,8 @@ class PluginRegistry:
         self.pm.add_hookspecs(hookspecs)
         self.pm.register(builtin_hooks, name="cancelkit.core.builtin_hooks")
         self.loaded: list[LoadedPlugin] = []
+        #: platform name -> the plugin (entry point name) that provides it
+        self.providers: dict[str, str] = {}
         self.broken: list[BrokenPlugin] = []
         self._platforms: dict[str, PlatformAdapter] | None = None
         if entry_points_to_load is None:
@@ -105,6 +107,7 @@ class PluginRegistry:
                 )
                 continue
             self._platforms[adapter.name] = adapter
+            self.providers[adapter.name] = plugin_name
 
     def _drop(self, plugin_name: str, why: str) -> None:
         self.broken.append(BrokenPlugin(plugin_name, plugin_name, why))
