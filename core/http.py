@@ -123,8 +123,3 @@ class HttpResponse:
             if key.lower() == lowered:
                 return value
         return None
-
-
-def form_body(fields: Mapping[str, str]) -> str:
-    """An ``application/x-www-form-urlencoded`` body."""
-    return urlencode(fields)

@@ -127,8 +127,6 @@ class CancelResult:
         return self.outcome in ("cancelled", "accepted")
 
 
-def lines_with_status(
-    request: CancelRequest, status: LineStatus, errors: tuple[ResultError, ...] = ()
-) -> tuple[LineResult, ...]:
+def lines_with_status(request: CancelRequest, status: LineStatus) -> tuple[LineResult, ...]:
     """Every requested line with the same status: the common case for whole-call answers."""
-    return tuple(LineResult(line.line_id, line.quantity, status, errors) for line in request.lines)
+    return tuple(LineResult(line.line_id, line.quantity, status) for line in request.lines)
