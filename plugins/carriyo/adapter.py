@@ -53,7 +53,18 @@ PLATFORM_REASONS = (
     "PAYMENT_ISSUE",
     "OTHER",
 )
-#: Fulfillment order line item statuses that can still be cancelled (seed 002).
+#: Fulfillment order line item statuses (carriyo.com/docs/api/orders/fulfillment-orders/).
+LINE_ITEM_STATUSES = (
+    "open",
+    "allocated",
+    "pick_in_progress",
+    "picked",
+    "pack_in_progress",
+    "fulfilled",
+    "cancelled",
+    "closed",
+)
+#: The ones that can still be cancelled (seed 002).
 CANCELLABLE_STATUSES = ("open", "allocated")
 
 SETTINGS = (

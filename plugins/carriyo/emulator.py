@@ -32,7 +32,13 @@ from typing import Any, ClassVar
 
 from cancelkit.core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
 
-from .adapter import BASE_URLS, CANCELLABLE_STATUSES, LINE_ITEM_ID_KEY, PLATFORM_REASONS
+from .adapter import (
+    BASE_URLS,
+    CANCELLABLE_STATUSES,
+    LINE_ITEM_ID_KEY,
+    LINE_ITEM_STATUSES,
+    PLATFORM_REASONS,
+)
 
 SANDBOX_TENANT = "sandbox-tenant"
 SANDBOX_API_KEY = "sandbox-carriyo-api-key"
@@ -85,34 +91,13 @@ SEED_ORDERS: dict[str, dict[str, Any]] = {
         "status": "processing",
         "line_items": [
             {"id": f"line-{s}", "sku": s.upper(), "quantity": 1, "removed_quantities": []}
-            for s in (
-                "open",
-                "allocated",
-                "pick_in_progress",
-                "picked",
-                "pack_in_progress",
-                "fulfilled",
-                "cancelled",
-                "closed",
-            )
+            for s in LINE_ITEM_STATUSES
         ],
         "fulfillment_orders": [
             {
                 "fulfillment_order_id": "FO-1002-1",
                 "status": "processing",
-                "line_items": [
-                    _fo_line(f"line-{s}", 1, s)
-                    for s in (
-                        "open",
-                        "allocated",
-                        "pick_in_progress",
-                        "picked",
-                        "pack_in_progress",
-                        "fulfilled",
-                        "cancelled",
-                        "closed",
-                    )
-                ],
+                "line_items": [_fo_line(f"line-{s}", 1, s) for s in LINE_ITEM_STATUSES],
             },
         ],
     },
