@@ -101,7 +101,9 @@ request_argument = click.argument("request_file", metavar="FILE|-", type=click.F
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # Not checked by click: a missing file, like a missing $CANCELKIT_CONFIG, is a
+    # configuration error (exit 4) reported when settings are read.
+    type=click.Path(path_type=Path),
     help="TOML config file (default $CANCELKIT_CONFIG or ~/.config/cancelkit/config.toml).",
 )
 @click.option(
@@ -273,14 +275,17 @@ def send(
 
             click.echo(render(client.translate(data, platform), "json"))
             return
+        client.prepare(data, platform)  # bad input is refused before any fault is queued
         for kind in faults:
             assert _active_sandbox is not None
-            _active_sandbox.inject(kind, platform)
+            _inject(_active_sandbox, client, kind, platform)
         result = client.send(data, platform)
-        if wait:
+        if wait and result.outcome == "accepted":
             if not as_json:
                 _print_result(result)
             result = client.wait(result, timeout=wait_timeout)
+        if sandbox and result.outcome in ("rejected", "partial"):
+            click.echo(_sandbox_reset_hint(), err=True)
         _finish(result, as_json)
 
 
@@ -320,10 +325,11 @@ def sandbox_command(state: _State, host: str, port: int, reset: bool) -> None:
       CANCELKIT_MIRAKL_BASE_URL=http://127.0.0.1:8470/mirakl/api ...
     """
     from .core.sandbox.server import Sandbox
+    from .core.sandbox.state import StateFile
 
     path = sandbox_state_path()
-    if reset and path.exists():
-        path.unlink()
+    if reset:  # before anything loads it: the way out of a corrupt state file
+        StateFile(path).remove()
     box = Sandbox(
         state.registry.emulators(),
         host=host,
@@ -373,6 +379,24 @@ def _maybe_sandbox(state: _State, enabled: bool) -> Iterator[dict[str, dict[str,
             yield box.client_config()
         finally:
             _active_sandbox = None
+
+
+def _inject(box: Sandbox, client: Client, kind: str, platform: str) -> None:
+    """Queue ``--sandbox-fault KIND``; one that cannot apply is bad usage (exit 2)."""
+    # A slow answer must outlast the read timeout in effect, or it proves nothing.
+    params = {"delay": client.read_timeout(platform) + 1.0} if kind == "slow" else {}
+    try:
+        box.inject(kind, platform, **params)
+    except ValueError as error:
+        raise InvalidRequestError(FieldError("--sandbox-fault", str(error))) from None
+
+
+def _sandbox_reset_hint() -> str:
+    return (
+        f"note: the sandbox keeps its demo orders between runs (in {sandbox_state_path()}); "
+        "if their stock is used up, start again from the seeded orders with "
+        "`cancelkit sandbox --reset` (then Ctrl-C) or by deleting that file."
+    )
 
 
 def _read_json(stream: Any) -> Any:

@@ -230,9 +230,44 @@ class PlatformAdapter(ABC):
         """True when the answer means our credentials were refused (401 or 403 by default)."""
         return response.status in (401, 403)
 
-    def unknown(self, request: CancelRequest, why: str, http_status: int | None) -> CancelResult:
+    def response_details(self, response: HttpResponse) -> dict[str, Any]:
+        """Platform extras worth keeping from any answer (rate-limit headers, say).
+
+        Core adds them to the ``details`` of every result built from an answer,
+        whether core or ``normalise`` read it. Never return a secret.
+        """
+        return {}
+
+    def is_rate_limited(self, response: HttpResponse) -> bool:
+        """True when the platform refused to process the call for now (429 by default).
+
+        Core retries 429 (and 503 with ``Retry-After``) within its bounds; any other
+        answer this marks (a platform's own quota error) is reported as rate limited
+        at once. Either way the adapter's ``normalise`` never sees it.
+        """
+        return response.status == 429
+
+    def answer_is_readable(self, response: HttpResponse) -> bool:
+        """True when ``normalise`` can read this answer (by default: its body is JSON).
+
+        Core reports an unreadable answer (empty, HTML, truncated) as an unknown
+        outcome without calling ``normalise``.
+        """
+        return response.json() is not None
+
+    def unknown(
+        self, request: CancelRequest, why: str, http_status: int | None, sends: int = 1
+    ) -> CancelResult:
         """Result for an answer that leaves the outcome unknown (never resent)."""
-        return unknown_result(self.name, request, why, http_status, self.how_to_check(request))
+        return unknown_result(
+            self.name,
+            request,
+            why,
+            http_status,
+            self.how_to_check(request),
+            sends,
+            self.capabilities.resend_safe,
+        )
 
     def how_to_check(self, request: CancelRequest) -> str:
         """Tells a person how to find out whether an unknown cancel was applied."""

@@ -2,7 +2,12 @@
 
 One client holds the plugin registry, one HTTP session and one authenticator
 (with its token cache) per platform, so repeated sends reuse connections and
-tokens. ``cancelkit.translate`` / ``send`` / ``status`` use a default client.
+tokens. Use it as a context manager (or call :meth:`Client.close`) to close its
+sessions. ``cancelkit.translate`` / ``send`` / ``status`` keep one default client
+per configuration and thread.
+
+Every result and every exception passes through the client's secret scrubber
+before it leaves (see :mod:`cancelkit.core.secrets`).
 """
 
 from __future__ import annotations
@@ -10,25 +15,26 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from .adapter import PlatformAdapter
 from .config import Settings, load_settings
 from .errors import ConfigurationError, PluginError
 from .http import HttpCall
 from .model import CancelRequest, CancelResult
+from .outcomes import rate_limited_result
 from .ratelimit import SlidingWindowLimiter
 from .registry import PluginRegistry
+from .sandbox.isolation import SANDBOX_READ_TIMEOUT, SandboxConfig
 from .schemas import load_request
+from .secrets import Scrubber, install_log_filter
 from .sending import Delivery, RetryPolicy, Sender
+from .wire import GuardedSession
 
 #: (connect, read) seconds; override per platform with the ``timeout`` setting.
 DEFAULT_TIMEOUT = (5.0, 30.0)
@@ -36,7 +42,12 @@ FINAL_OUTCOMES = ("cancelled", "rejected", "partial")
 
 
 class Client:
-    """Sends canonical cancellations through the loaded platform plugins."""
+    """Sends canonical cancellations through the loaded platform plugins.
+
+    ``sandbox`` (default: whether ``config`` came from ``Sandbox.client_config()``)
+    isolates the client: settings come from ``config`` alone, never from the
+    environment or the config file, and only loopback hosts can be reached.
+    """
 
     def __init__(
         self,
@@ -49,47 +60,74 @@ class Client:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        sandbox: bool | None = None,
     ):
         self.registry = registry or PluginRegistry()
+        self.sandbox = isinstance(config, SandboxConfig) if sandbox is None else sandbox
         self._explicit = {k: dict(v) for k, v in (config or {}).items()}
-        self._env = os.environ if env is None else env
+        self._env: Mapping[str, str] = {} if self.sandbox else (os.environ if env is None else env)
         self._config_path = config_path
         self._profile = profile
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
         self._senders: dict[str, Sender] = {}
+        #: Every secret this client has seen; results and errors pass through it.
+        self.scrubber = Scrubber()
+        install_log_filter()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- settings -----------------------------------------------------------
     def settings(self, platform: str) -> Settings:
-        """Resolved settings of ``platform`` (explicit > environment > config file)."""
+        """Resolved settings of ``platform`` (explicit > environment > config file).
+
+        In sandbox mode only the sandbox's settings count.
+        """
         adapter = self.registry.platform(platform)
         name = adapter.settings_name or adapter.name
-        return load_settings(
+        explicit = dict(self._explicit.get(adapter.name) or self._explicit.get(name) or {})
+        declared = {s.name for s in adapter.capabilities.settings}
+        if self.sandbox and "timeout" in declared:
+            explicit.setdefault("timeout", f"{SANDBOX_READ_TIMEOUT:g}")
+        settings = load_settings(
             name,
             adapter.capabilities.settings,
-            explicit=self._explicit.get(adapter.name) or self._explicit.get(name),
+            explicit=explicit,
             env=self._env,
             config_path=self._config_path,
             profile=self._profile,
+            use_file=not self.sandbox,
         )
+        self.scrubber.add(*settings.secret_values())
+        return settings
+
+    def read_timeout(self, platform: str) -> float:
+        """The read timeout, in seconds, that calls to ``platform`` use."""
+        with self._scrubbed():
+            return _timeout(self.settings(platform))[1]
 
     # -- the three jobs -----------------------------------------------------
     def prepare(self, request: CancelRequest | Mapping[str, Any], platform: str) -> CancelRequest:
-        """Load and check ``request`` for ``platform``; raises InvalidRequestError."""
-        adapter = self.registry.platform(platform)
-        loaded = load_request(request)
-        adapter.validate(loaded)
-        replacements = self.registry.hook.cancelkit_prepare_request(
-            request=loaded, platform=adapter
-        )
-        return next((r for r in replacements if r is not None), loaded)
+        """Load and check ``request`` for ``platform``; raises InvalidRequestError.
+
+        A replacement returned by ``cancelkit_prepare_request`` passes the same
+        checks as the original: validation is the only door.
+        """
+        with self._scrubbed():
+            return self._prepare(request, self.registry.platform(platform))
 
     def translate(self, request: CancelRequest | Mapping[str, Any], platform: str) -> HttpCall:
         """The exact HTTP call ``send`` would make; needs no credentials, sends nothing."""
-        adapter = self.registry.platform(platform)
-        prepared = self.prepare(request, platform)
-        return self._translate(prepared, adapter, self.settings(platform))
+        with self._scrubbed():
+            adapter = self.registry.platform(platform)
+            prepared = self._prepare(request, adapter)
+            call = self._translate(prepared, adapter, self.settings(platform))
+            return self.scrubber.scrub_value(call)
 
     def send(self, request: CancelRequest | Mapping[str, Any], platform: str) -> CancelResult:
         """Validate, translate, send once, and normalise the answer.
@@ -97,46 +135,26 @@ class Client:
         Business refusals come back as results; bad input, configuration and
         credentials, and failures to connect raise ``cancelkit.errors`` types.
         """
-        adapter = self.registry.platform(platform)
-        prepared = self.prepare(request, platform)
-        settings = self.settings(platform)
-        call = self._translate(prepared, adapter, settings)
-        delivery = self._sender(adapter, settings).deliver(call)
-        result = self._normalise_delivery(prepared, adapter, delivery)
-        warnings = tuple(adapter.warnings(prepared))
-        if warnings:
-            result = _add_warnings(result, warnings)
-        self.registry.hook.cancelkit_after_result(result=result, call=call, platform=adapter)
-        return result
+        with self._scrubbed():
+            adapter = self.registry.platform(platform)
+            prepared = self._prepare(request, adapter)
+            settings = self.settings(platform)
+            call = self._translate(prepared, adapter, settings)
+            delivery = self._sender(adapter, settings).deliver(call)
+            result = self._send_result(prepared, adapter, delivery)
+            warnings = tuple(adapter.warnings(prepared))
+            if warnings:
+                result = _add_warnings(result, warnings)
+            return self._release(result, call, adapter)
 
     def status(self, platform: str, tracking_id: str) -> CancelResult:
         """The current state of an asynchronous cancellation."""
-        adapter = self.registry.platform(platform)
-        settings = self.settings(platform)
-        call = adapter.status_call(tracking_id, settings)
-        delivery = self._sender(adapter, settings).deliver(call, retry_unknown=True)
-        if delivery.response is None:
-            result = CancelResult(
-                platform=adapter.name,
-                outcome="unknown",
-                tracking_id=tracking_id,
-                message=f"status unavailable: {delivery.unknown_reason}; ask again later",
-            )
-        else:
-            try:
-                result = self.registry.hook.cancelkit_normalise_status(
-                    tracking_id=tracking_id, response=delivery.response, platform=adapter
-                )
-            except Exception as error:  # a bug in a plugin must not hide the answer's status
-                result = CancelResult(
-                    platform=adapter.name,
-                    outcome="unknown",
-                    tracking_id=tracking_id,
-                    http_status=delivery.response.status,
-                    message=f"status unreadable: {_unreadable(error)}; ask again later",
-                )
-        self.registry.hook.cancelkit_after_result(result=result, call=call, platform=adapter)
-        return result
+        with self._scrubbed():
+            adapter = self.registry.platform(platform)
+            settings = self.settings(platform)
+            call = adapter.status_call(tracking_id, settings)
+            delivery = self._sender(adapter, settings).deliver(call, read_only=True)
+            return self._release(self._status_result(tracking_id, adapter, delivery), call, adapter)
 
     def wait(
         self, result: CancelResult, *, timeout: float = 600.0, interval: float | None = None
@@ -149,7 +167,8 @@ class Client:
         if result.outcome != "accepted" or not result.tracking_id:
             return result
         adapter = self.registry.platform(result.platform)
-        interval = interval or adapter.poll_interval(self.settings(result.platform))
+        with self._scrubbed():
+            interval = interval or adapter.poll_interval(self.settings(result.platform))
         factor, ceiling = adapter.poll_backoff()
         deadline = self._clock() + timeout
         current = result
@@ -159,7 +178,41 @@ class Client:
             interval = min(interval * factor, max(ceiling, interval))
         return current
 
+    def close(self) -> None:
+        """Close every HTTP session this client opened."""
+        for sender in self._senders.values():
+            sender.session.close()
+        self._senders.clear()
+
     # -- plumbing -----------------------------------------------------------
+    @contextmanager
+    def _scrubbed(self) -> Iterator[None]:
+        """No exception leaves with a secret in it."""
+        try:
+            yield
+        except Exception as error:
+            raise self.scrubber.scrub_error(error) from None
+
+    def _prepare(
+        self, request: CancelRequest | Mapping[str, Any], adapter: PlatformAdapter
+    ) -> CancelRequest:
+        loaded = load_request(request)
+        adapter.validate(loaded)
+        replacements = self.registry.hook.cancelkit_prepare_request(
+            request=loaded, platform=adapter
+        )
+        replacement = next((r for r in replacements if r is not None), None)
+        if replacement is None or replacement is loaded:
+            return loaded
+        if not isinstance(replacement, CancelRequest):
+            raise PluginError(
+                f"{adapter.name}: cancelkit_prepare_request returned {type(replacement).__name__}, "
+                "not a CancelRequest"
+            )
+        checked = load_request(replacement)  # the same checks as JSON input
+        adapter.validate(checked)
+        return checked
+
     def _translate(
         self, request: CancelRequest, adapter: PlatformAdapter, settings: Settings
     ) -> HttpCall:
@@ -170,33 +223,95 @@ class Client:
             raise PluginError(f"{adapter.name}: cancelkit_translate returned {call!r}")
         return call
 
-    def _normalise_delivery(
+    def _release(
+        self, result: CancelResult, call: HttpCall, adapter: PlatformAdapter
+    ) -> CancelResult:
+        """Scrub the result, show it to observers, hand it back."""
+        result = self.scrubber.scrub_value(result)
+        self.registry.hook.cancelkit_after_result(
+            result=result, call=self.scrubber.scrub_value(call), platform=adapter
+        )
+        return result
+
+    def _send_result(
         self, request: CancelRequest, adapter: PlatformAdapter, delivery: Delivery
     ) -> CancelResult:
-        if delivery.response is None or delivery.unknown_reason:
-            status = delivery.response.status if delivery.response else None
-            return adapter.unknown(request, delivery.unknown_reason or "no answer", status)
-        status = delivery.response.status
+        """The canonical result: core's verdict, or the adapter's reading of an answer."""
+        result = self._read_send(request, adapter, delivery)
+        return _with_response_details(result, adapter, delivery)
+
+    def _read_send(
+        self, request: CancelRequest, adapter: PlatformAdapter, delivery: Delivery
+    ) -> CancelResult:
+        status = delivery.response.status if delivery.response else None
+        if delivery.verdict == "rate_limited":
+            assert status is not None
+            return rate_limited_result(adapter.name, request, status, delivery.retry_after)
+        if delivery.verdict != "answer" or delivery.response is None:
+            why = delivery.reason or "no answer"
+            result = adapter.unknown(request, why, status, delivery.sends)
+            if delivery.location:
+                result = replace(result, details={**result.details, "location": delivery.location})
+            return result
         try:
             result = self.registry.hook.cancelkit_normalise(
                 request=request, response=delivery.response, platform=adapter
             )
         except Exception as error:  # the cancel was sent: never lose it to a bug
-            return adapter.unknown(request, _unreadable(error), status)
+            return adapter.unknown(request, _unreadable(error), status, delivery.sends)
         if not isinstance(result, CancelResult):
-            return adapter.unknown(request, f"cancelkit_normalise returned {result!r}", status)
+            why = f"cancelkit_normalise returned {result!r}"
+            return adapter.unknown(request, why, status, delivery.sends)
         return result
+
+    def _status_result(
+        self, tracking_id: str, adapter: PlatformAdapter, delivery: Delivery
+    ) -> CancelResult:
+        """The canonical status: unknown unless the adapter could read an answer."""
+        result = self._read_status(tracking_id, adapter, delivery)
+        return _with_response_details(result, adapter, delivery)
+
+    def _read_status(
+        self, tracking_id: str, adapter: PlatformAdapter, delivery: Delivery
+    ) -> CancelResult:
+        status = delivery.response.status if delivery.response else None
+        if delivery.verdict == "answer" and delivery.response is not None:
+            try:
+                result = self.registry.hook.cancelkit_normalise_status(
+                    tracking_id=tracking_id, response=delivery.response, platform=adapter
+                )
+                if isinstance(result, CancelResult):
+                    return result
+                why = f"cancelkit_normalise_status returned {result!r}"
+            except Exception as error:  # a plugin bug must not hide the answer's status
+                why = _unreadable(error)
+        elif delivery.verdict == "rate_limited":
+            wait = f" after {delivery.retry_after:g} s" if delivery.retry_after is not None else ""
+            why = f"the status call was rate limited; ask again{wait}"
+        else:
+            why = delivery.reason or "no answer"
+        return CancelResult(
+            platform=adapter.name,
+            outcome="unknown",
+            tracking_id=tracking_id,
+            http_status=status,
+            retry_after=delivery.retry_after,
+            message=f"status unavailable: {why}; ask again later",
+        )
 
     def _sender(self, adapter: PlatformAdapter, settings: Settings) -> Sender:
         key = f"{adapter.name}:{sorted(settings.items())!r}"
         if key not in self._senders:
-            session = _session()
+            session = GuardedSession(
+                loopback_only=self.sandbox, user_agent=f"cancelkit/{version('cancelkit')}"
+            )
             self._senders[key] = Sender(
                 adapter,
                 session,
                 adapter.authenticator(settings, self._clock),
                 timeout=_timeout(settings),
                 policy=self.policy,
+                scrubber=self.scrubber,
                 sleep=self._sleep,
                 clock=self._clock,
                 before_send=functools.partial(self._before_send, adapter),
@@ -209,12 +324,6 @@ class Client:
     ) -> list[Mapping[str, str] | None]:
         return list(self.registry.hook.cancelkit_before_send(call=call, platform=adapter))
 
-    def close(self) -> None:
-        """Close every HTTP session this client opened."""
-        for sender in self._senders.values():
-            sender.session.close()
-        self._senders.clear()
-
 
 def _unreadable(error: Exception) -> str:
     return f"the answer could not be read ({type(error).__name__}: {error})"
@@ -224,16 +333,6 @@ def _limiter_for(
     adapter: PlatformAdapter, settings: Settings, call: HttpCall
 ) -> SlidingWindowLimiter | None:
     return adapter.rate_limiter(call, settings)
-
-
-def _session() -> requests.Session:
-    session = requests.Session()
-    session.headers["User-Agent"] = f"cancelkit/{version('cancelkit')}"
-    # urllib3 must never resend on its own: a cancel sent twice is worse than none.
-    no_retries = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=False, redirect=0))
-    session.mount("https://", no_retries)
-    session.mount("http://", no_retries)
-    return session
 
 
 def _timeout(settings: Settings) -> tuple[float, float]:
@@ -247,6 +346,18 @@ def _timeout(settings: Settings) -> tuple[float, float]:
             f"{settings.platform}: timeout must be seconds, got {raw!r}"
         ) from None
     return (min(DEFAULT_TIMEOUT[0], read), read)
+
+
+def _with_response_details(
+    result: CancelResult, adapter: PlatformAdapter, delivery: Delivery
+) -> CancelResult:
+    if delivery.response is None:
+        return result
+    try:
+        extras = adapter.response_details(delivery.response)
+    except Exception:  # extras are nice to have; a bug there must not lose the result
+        return result
+    return replace(result, details={**extras, **result.details}) if extras else result
 
 
 def _add_warnings(result: CancelResult, warnings: tuple[str, ...]) -> CancelResult:

@@ -3,43 +3,46 @@
 Sources, strongest first: values passed explicitly (library ``config=`` or the
 sandbox), environment variables ``CANCELKIT_<PLATFORM>_<FIELD>``, then the TOML
 config file's profile table ``[<profile>.<platform>]`` with lower-case field
-names. The file is ``$CANCELKIT_CONFIG`` or ``~/.config/cancelkit/config.toml``;
-the profile is ``$CANCELKIT_PROFILE`` or ``default``.
+names (:mod:`cancelkit.core.configfile`). Every value is checked against its
+setting's ``kind`` when the settings load (:mod:`cancelkit.core.settingkinds`),
+so a bad value is a ConfigurationError naming the setting before anything is sent.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .configfile import default_config_path as default_config_path
+from .configfile import platform_table
 from .errors import ConfigurationError
+from .settingkinds import KINDS, SettingKind, problem
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+#: Settings core itself reads, checked as this kind whatever a plugin declares.
+CORE_KINDS: dict[str, SettingKind] = {"timeout": "seconds", "poll_interval": "seconds"}
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting a platform reads; ``secret`` ones are never shown anywhere."""
+    """One setting a platform reads; ``secret`` ones are never shown anywhere.
+
+    ``kind`` says what it holds: ``text`` (anything), ``url`` (http or https with a
+    host) or ``seconds`` (a number > 0). Secrets of any kind must also fit in an
+    HTTP header (no control characters, Latin-1, no surrounding whitespace).
+    """
 
     name: str
     description: str
     default: str | None = None
     secret: bool = False
+    kind: SettingKind = "text"
 
-
-def default_config_path(env: Mapping[str, str] = os.environ) -> Path:
-    """Where the TOML config file is looked for."""
-    if env.get("CANCELKIT_CONFIG"):
-        return Path(env["CANCELKIT_CONFIG"])
-    base = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "cancelkit" / "config.toml"
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"setting {self.name!r}: kind must be one of {KINDS}")
 
 
 def env_prefix(platform: str) -> str:
@@ -95,45 +98,49 @@ def load_settings(
     env: Mapping[str, str] = os.environ,
     config_path: Path | None = None,
     profile: str | None = None,
+    use_file: bool = True,
 ) -> Settings:
-    """Resolve ``platform``'s settings from explicit values, environment and file."""
+    """Resolve ``platform``'s settings from explicit values, environment and file.
+
+    ``use_file=False`` ignores the config file and its profiles (sandbox clients:
+    their settings come from the sandbox alone).
+
+    Raises ConfigurationError for a missing named config file or profile, a
+    malformed file, an unknown setting, or a value its setting's kind refuses.
+    """
     names = {s.name for s in declared}
-    values: dict[str, str] = {s.name: s.default for s in declared if s.default is not None}
-    values.update(_from_file(platform, names, env, config_path, profile))
+    values: dict[str, str] = {}
+    where: dict[str, str] = {}  # how a message names the source of each value
+    for setting in declared:
+        if setting.default is not None:
+            values[setting.name] = setting.default
+            where[setting.name] = f"the default of setting {setting.name!r}"
+    table = (
+        platform_table(platform, env=env, config_path=config_path, profile=profile)
+        if use_file
+        else None
+    )
+    if table is not None:
+        for key, value in table.values.items():
+            if key not in names:
+                unknown = _unknown(platform, key, names)
+                raise ConfigurationError(f"config file {table.path}: {unknown}")
+            values[key], where[key] = value, table.where(key)
     prefix = env_prefix(platform)
     for name in names:
         if env.get(prefix + name.upper()):
-            values[name] = env[prefix + name.upper()]
+            values[name], where[name] = env[prefix + name.upper()], prefix + name.upper()
     for key, value in (explicit or {}).items():
         if key not in names:
             raise ConfigurationError(_unknown(platform, key, names))
         if value is not None:
-            values[key] = str(value)
+            values[key], where[key] = str(value), f"setting {key!r} (passed in config=)"
+    for setting in declared:
+        kind = CORE_KINDS.get(setting.name, setting.kind)
+        found = problem(kind, setting.secret, values.get(setting.name, ""))
+        if found:
+            raise ConfigurationError(f"{platform}: {where[setting.name]} {found}")
     return Settings(platform, values, declared)
-
-
-def _from_file(
-    platform: str,
-    names: set[str],
-    env: Mapping[str, str],
-    config_path: Path | None,
-    profile: str | None,
-) -> dict[str, str]:
-    path = config_path or default_config_path(env)
-    if not path.is_file():
-        return {}
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigurationError(f"config file {path}: {error}") from None
-    profile = profile or env.get("CANCELKIT_PROFILE") or "default"
-    table = document.get(profile, {}).get(platform, {})
-    if not isinstance(table, dict):
-        raise ConfigurationError(f"config file {path}: [{profile}.{platform}] must be a table")
-    for key in table:
-        if key not in names:
-            raise ConfigurationError(f"config file {path}: {_unknown(platform, key, names)}")
-    return {k: str(v) for k, v in table.items()}
 
 
 def _unknown(platform: str, key: str, names: set[str]) -> str:

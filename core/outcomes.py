@@ -11,11 +11,13 @@ def unknown_result(
     why: str,
     http_status: int | None,
     how_to_check: str,
+    sends: int = 1,
+    deduplicated: bool = False,
 ) -> CancelResult:
-    """The request may or may not have been applied: say so, and never resend."""
+    """The request may or may not have been applied: say so, and how often it went out."""
     message = (
-        f"outcome unknown: {why}. The cancellation may have been applied; it was NOT resent. "
-        f"To find out, {how_to_check}."
+        f"outcome unknown: {why}. The cancellation {_times_sent(sends, platform, deduplicated)} "
+        f"and may have been applied. To find out, {how_to_check}."
     )
     error = ResultError(message=why, code="OUTCOME_UNKNOWN")
     return CancelResult(
@@ -25,6 +27,21 @@ def unknown_result(
         errors=(error,),
         http_status=http_status,
         message=message,
+        details={"sends": sends},
+    )
+
+
+def _times_sent(sends: int, platform: str, deduplicated: bool) -> str:
+    if sends <= 1:
+        return "was sent once; it was NOT resent"
+    if deduplicated:
+        return (
+            f"was sent {sends} times ({platform} deduplicates identical requests, "
+            "so it is applied at most once); it is NOT resent again"
+        )
+    return (
+        f"was sent {sends} times (the platform refused the earlier attempts unprocessed: "
+        "401 or 429); the last one was NOT resent"
     )
 
 

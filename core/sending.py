@@ -1,34 +1,47 @@
-"""Delivering one call: timeouts, auth refresh, bounded retries, unknown outcomes.
+"""Delivering one call, and the one answer policy every platform shares.
 
-The rules, in one place:
+The sender classifies what happened on the wire before any adapter sees a body,
+identically for every platform (contract: README "Sending rules"):
 
-* A cancel is not idempotent. Once the platform may have received it (a read
-  timeout, a connection dropped after sending, a 5xx), the outcome is
-  ``unknown`` and the call is never repeated - unless the adapter declares
-  ``resend_safe`` (the platform deduplicates identical payloads).
-* A 401 was not executed: the token is refreshed once and the call repeated.
+* Nothing sent (refused connection, DNS failure, TLS failure, a URL that is not
+  http(s)): :class:`TransportError` or :class:`ConfigurationError`, saying so.
+* 401 was not executed: the token is refreshed once and the call repeated; a
+  refusal that stays is an :class:`AuthenticationError`.
 * 429, and 503 with ``Retry-After``, were not processed: retried at most
   ``RetryPolicy.max_retries`` times, each wait honouring ``Retry-After`` but never
-  longer than ``RetryPolicy.max_wait``; otherwise the caller is told to retry later.
-* Failing to connect at all means nothing was sent: a :class:`TransportError`.
+  longer than ``RetryPolicy.max_wait``; then verdict ``rate_limited`` (the
+  result is ``rejected`` with code ``RATE_LIMITED`` and ``retry_after`` set).
+* A 3xx is never followed: verdict ``redirect``, naming its ``Location``.
+* A 5xx (503 without ``Retry-After`` included), a timeout or reset after
+  sending, an answer cut short, an empty, HTML or unparseable body where the
+  adapter expects JSON: verdict ``unknown``. A cancel is not idempotent, so it
+  is resent only where the adapter declares ``resend_safe`` (the platform
+  deduplicates), and the delivery counts how many times it went out.
+
+Only verdict ``answer`` - a readable success or a platform's own error body -
+reaches the adapter's ``normalise``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from . import wire
 from .adapter import PlatformAdapter
 from .auth import Authenticator
 from .errors import AuthenticationError, TransportError
 from .http import HttpCall, HttpResponse
 from .ratelimit import SlidingWindowLimiter
+from .secrets import Scrubber
+
+Verdict = Literal["answer", "unknown", "rate_limited", "redirect"]
 
 
 @dataclass(frozen=True)
@@ -40,16 +53,23 @@ class RetryPolicy:
     #: Extra bounded resends after an unknown outcome, only where resend_safe.
     safe_resends: int = 1
 
+    def backoff(self, retry: int) -> float:
+        """The wait before retry number ``retry`` when the platform gave no Retry-After."""
+        return min(2.0**retry, self.max_wait)
+
 
 @dataclass(frozen=True)
 class Delivery:
-    """What happened to a call: an answer, or why there is none."""
+    """What happened to a call, as core classified it."""
 
-    response: HttpResponse | None
-    #: Set when the outcome is unknown (no usable answer after sending).
-    unknown_reason: str | None = None
-    attempts: int = 1
+    verdict: Verdict
+    response: HttpResponse | None = None
+    #: Why the outcome is unknown, or what the redirect said.
+    reason: str | None = None
+    #: How many times the call reached (or may have reached) the platform.
+    sends: int = 1
     retry_after: float | None = None
+    location: str | None = None
 
 
 class Sender:
@@ -63,6 +83,7 @@ class Sender:
         *,
         timeout: tuple[float, float],
         policy: RetryPolicy,
+        scrubber: Scrubber | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         before_send: Callable[[HttpCall], list[Mapping[str, str] | None]] = lambda call: [],
@@ -73,93 +94,124 @@ class Sender:
         self.authenticator = authenticator
         self.timeout = timeout
         self.policy = policy
+        self.scrubber = scrubber or Scrubber()
         self.sleep = sleep
         self.clock = clock
         self.before_send = before_send
         self.limiter_for = limiter_for
 
-    def deliver(self, call: HttpCall, *, retry_unknown: bool = False) -> Delivery:
-        """Send ``call`` under the rules above; ``retry_unknown`` marks a read-only call."""
+    def deliver(self, call: HttpCall, *, read_only: bool = False) -> Delivery:
+        """Send ``call`` under the rules above; ``read_only`` marks a status call."""
         refreshed = force_refresh = False
-        retries = 0
-        resends_left = (
-            self.policy.safe_resends
-            if (retry_unknown or self.adapter.capabilities.resend_safe)
-            else 0
-        )
-        attempts = 0
+        retries = sends = 0
+        resend_safe = read_only or self.adapter.capabilities.resend_safe
+        resends_left = self.policy.safe_resends if resend_safe else 0
+        unknown: Delivery | None = None
         while True:
-            attempts += 1
-            delivery = self._attempt(call, refresh=force_refresh)
+            try:
+                response, failure = self._attempt(call, refresh=force_refresh)
+            except TransportError:
+                if unknown is None:
+                    raise
+                # An earlier attempt may have been applied: that is what we report.
+                return replace(unknown, reason=f"{unknown.reason}; the resend could not connect")
+            sends += 1
             force_refresh = False
-            response = delivery.response
-            if response is None or (response.status >= 500 and response.status != 503):
-                if delivery.unknown_reason is None and response is not None:
-                    delivery = Delivery(response, f"HTTP {response.status} from the platform")
-                if resends_left > 0:
-                    resends_left -= 1
+            if response is None:
+                unknown = Delivery("unknown", None, failure, sends)
+            else:
+                if response.status == 401 and self.authenticator.can_refresh and not refreshed:
+                    refreshed = force_refresh = True
                     continue
-                return _with_attempts(delivery, attempts)
-            if response.status == 401 and self.authenticator.can_refresh and not refreshed:
-                refreshed = force_refresh = True
+                if self.adapter.is_auth_failure(response):
+                    raise AuthenticationError(
+                        f"{self.adapter.name}: HTTP {response.status}, credentials refused"
+                        + _short_message(response)
+                    )
+                wait = retry_after_seconds(response)
+                if self.adapter.is_rate_limited(response) or (
+                    response.status == 503 and wait is not None
+                ):
+                    # 429 and 503 pass; a platform's own quota answer (no Retry-After) does not.
+                    transient = response.status in (429, 503)
+                    if (
+                        transient
+                        and retries < self.policy.max_retries
+                        and (wait is None or wait <= self.policy.max_wait)
+                    ):
+                        retries += 1
+                        self.sleep(wait if wait is not None else self.policy.backoff(retries))
+                        continue
+                    if wait is None and transient:
+                        wait = self.policy.backoff(retries + 1)
+                    return Delivery("rate_limited", response, None, sends, wait)
+                if 300 <= response.status < 400:
+                    location = response.header("Location") or "(no Location header)"
+                    moved = f"HTTP {response.status} redirect to {location}, not followed"
+                    return Delivery("redirect", response, moved, sends, location=location)
+                unreadable = _unreadable(response, self.adapter)
+                if unreadable is None:
+                    return Delivery("answer", response, None, sends)
+                unknown = Delivery("unknown", response, unreadable, sends)
+            if resends_left > 0:
+                resends_left -= 1
                 continue
-            if self.adapter.is_auth_failure(response):
-                raise AuthenticationError(
-                    f"{self.adapter.name}: HTTP {response.status}, credentials refused"
-                    + _short_message(response)
-                )
-            wait = retry_after_seconds(response)
-            retryable = response.status == 429 or (response.status == 503 and wait is not None)
-            if (
-                retryable
-                and retries < self.policy.max_retries
-                and (wait or 0) <= self.policy.max_wait
-            ):
-                retries += 1
-                self.sleep(wait if wait is not None else min(2.0**retries, self.policy.max_wait))
-                continue
-            if response.status == 503 and not retryable:
-                return Delivery(response, "HTTP 503 from the platform", attempts)
-            return Delivery(response, None, attempts, wait)
+            return unknown
 
-    def _attempt(self, call: HttpCall, *, refresh: bool) -> Delivery:
+    def _attempt(self, call: HttpCall, *, refresh: bool) -> tuple[HttpResponse | None, str]:
         extra: dict[str, str] = {}
         for headers in self.before_send(call):
             extra.update(headers or {})
         auth = self.authenticator.headers(self.session, refresh=refresh)
+        self.scrubber.add_headers(auth)
         call = self.authenticator.rebase(call)
         limiter = self.limiter_for(call)
         if limiter is not None:  # every attempt counts against the platform's limit
             limiter.acquire(self.clock, self.sleep)
-        headers = {**call.headers, **extra, **auth}
+        prepared = wire.prepare(
+            self.session,
+            call.method,
+            call.url,
+            {**call.headers, **extra, **auth},
+            call.body_bytes(),
+        )
+        environment = self.session.merge_environment_settings(prepared.url, {}, False, None, None)
         try:
-            raw = self.session.request(
-                call.method,
-                call.url,
-                headers=headers,
-                data=call.body_bytes(),
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
+            raw = self.session.send(prepared, timeout=self.timeout, **environment)
         except requests.ConnectTimeout:
             raise TransportError(
                 _not_sent(self.adapter.name, call, "connection timed out")
             ) from None
+        except (requests.exceptions.SSLError, requests.exceptions.ProxyError) as error:
+            why = f"could not connect ({type(error).__name__})"
+            raise TransportError(_not_sent(self.adapter.name, call, why)) from None
         except requests.ConnectionError as error:
             if _never_connected(error):
                 raise TransportError(
                     _not_sent(self.adapter.name, call, "could not connect")
                 ) from None
-            return Delivery(None, f"the connection failed after sending ({type(error).__name__})")
+            return None, f"the connection failed after sending ({type(error).__name__})"
         except requests.Timeout:
-            return Delivery(None, f"no answer within {self.timeout[1]:g} s after sending")
+            return None, f"no answer within {self.timeout[1]:g} s after sending"
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+            return None, "the answer was cut short"
         except requests.RequestException as error:
-            return Delivery(None, f"transport error after sending ({type(error).__name__})")
-        return Delivery(HttpResponse(raw.status_code, dict(raw.headers), raw.text))
+            return None, f"transport error after sending ({type(error).__name__})"
+        return HttpResponse(raw.status_code, dict(raw.headers), raw.text), ""
 
 
-def _with_attempts(delivery: Delivery, attempts: int) -> Delivery:
-    return Delivery(delivery.response, delivery.unknown_reason, attempts, delivery.retry_after)
+def _unreadable(response: HttpResponse, adapter: PlatformAdapter) -> str | None:
+    """Why an answer cannot be read, or None when the adapter can read it."""
+    if response.status >= 500:
+        return f"HTTP {response.status} from the platform"
+    if adapter.answer_is_readable(response):
+        return None
+    text = response.text.strip()
+    if not text:
+        return f"HTTP {response.status} with an empty body"
+    if text[:1] == "<":
+        return f"HTTP {response.status} with an HTML page instead of JSON"
+    return f"HTTP {response.status} with a body that is not valid JSON"
 
 
 def _not_sent(platform: str, call: HttpCall, why: str) -> str:
@@ -179,18 +231,22 @@ def retry_after_seconds(response: HttpResponse) -> float | None:
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return max(seconds, 0.0) if seconds == seconds and seconds != float("inf") else None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
 
 
 def _short_message(response: HttpResponse) -> str:
     payload = response.json()
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
     if isinstance(payload, dict):
         for key in ("message", "error_description", "error"):
             if isinstance(payload.get(key), str):

@@ -28,7 +28,8 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     for name in list(os.environ):
         if name.startswith("CANCELKIT_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("CANCELKIT_CONFIG", str(tmp_path / "absent-config.toml"))
+    # The default config file (absent) is looked for here; a named one must exist.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("CANCELKIT_SANDBOX_STATE", str(tmp_path / "sandbox-state.json"))
     ratelimit.reset_all()  # client-side rate windows are per process: not shared by tests
 

@@ -139,7 +139,7 @@ def test_failed_action_exits_1_with_its_code() -> None:
             str(ROOT / "examples" / "mirakl-shipped.json"),
             "--json",
             "--wait",
-        ).output
+        ).stdout
     )
     assert sent["outcome"] == "rejected"
     assert sent["errors"][0]["code"] == "ORDER_IN_WRONG_STATE"
@@ -147,7 +147,6 @@ def test_failed_action_exits_1_with_its_code() -> None:
 
 @pytest.mark.parametrize("fault", ["500", "slow", "html", "malformed"])
 def test_unknown_outcome_exits_3_and_says_so(fault: str, monkeypatch) -> None:
-    monkeypatch.setenv("CANCELKIT_MIRAKL_TIMEOUT", "0.3")  # the sandbox overrides only its own
     result = run("send", "--sandbox", "--sandbox-fault", fault, "-p", "mirakl", EXAMPLE)
     assert result.exit_code == 3, result.output
     assert "outcome unknown" in result.output and "NOT resent" in result.output
@@ -212,7 +211,7 @@ def _platform_of(example: Path) -> str:
 def test_every_example_works_with_send_sandbox(path: Path) -> None:
     platform = _platform_of(path)
     result = run("send", "--sandbox", "--wait", "-p", platform, str(path), "--json")
-    outcome = json.loads(result.output)["outcome"]
+    outcome = json.loads(result.stdout)["outcome"]
     expected = "rejected" if "shipped" in path.stem else "cancelled"
     assert outcome == expected, result.output
     assert result.exit_code == (1 if expected == "rejected" else 0)

@@ -61,14 +61,6 @@ def test_error_body_without_items_keeps_the_top_level(req: Any) -> None:
     ]
 
 
-def test_429_is_reported_with_retry_after(req: Any) -> None:
-    result = ADAPTER.normalise(
-        req, answer(429, {"code": "TOO_MANY_REQUEST"}, **{"Retry-After": "7"})
-    )
-    assert (result.outcome, result.retry_after) == ("rejected", 7.0)
-    assert result.errors[0].code == "RATE_LIMITED"
-
-
 @pytest.mark.parametrize(
     "response",
     [

@@ -57,9 +57,9 @@ def test_normalise_never_raises(platform: str) -> None:
         for body in ODD_BODIES:
             response = HttpResponse(status, {"Retry-After": "soon"}, body)
             result = adapter.normalise(REQUEST, response)
+            # 5xx, 429 and unreadable bodies never reach normalise (core classifies
+            # them: tests/test_reliability.py); whatever does must not make it raise.
             assert result.outcome in OUTCOMES, (status, body)
-            if status >= 500:
-                assert result.outcome == "unknown", (status, body)
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,9 @@ class EmuResponse:
     status: int
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: How the server breaks the answer off: ``reset`` closes the connection before
+    #: answering, ``partial`` sends half the body and closes. None answers whole.
+    cut: str | None = None
 
     @classmethod
     def json(
@@ -76,6 +79,14 @@ class Emulator(ABC):
 
     #: URL prefix and plugin name, e.g. ``mirakl`` serves ``/mirakl/...``.
     platform: str
+    #: Every plugin platform this emulator stands for (faults aimed at any of them
+    #: hit it); by default just :attr:`platform`.
+    serves: ClassVar[tuple[str, ...]] = ()
+    #: Fault kinds that make sense on this platform; others are refused when injected.
+    faults: ClassVar[tuple[str, ...]] = (
+        "429", "503", "500", "401", "redirect", "slow", "html", "malformed", "empty",
+        "partial", "reset",
+    )  # fmt: skip
     #: First path segment under the prefix -> the production base URL it stands for.
     #: Used to rewrite recorded cassettes to production hosts.
     production_bases: ClassVar[Mapping[str, str]]
@@ -101,8 +112,16 @@ class Emulator(ABC):
         """Restore a state made by :meth:`dump_state`."""
 
     def fault_response(self, fault: Fault) -> EmuResponse | None:
-        """This platform's own answer for a refusing fault, or None for the generic one."""
+        """This platform's own answer for a refusing fault, or None for the generic one.
+
+        A 429 or 503 answer must carry ``Retry-After: fault.retry_after`` unless
+        that is None.
+        """
         return None
+
+    def platforms(self) -> tuple[str, ...]:
+        """The plugin platforms this emulator answers for."""
+        return self.serves or (self.platform,)
 
     def is_token_request(self, request: EmuRequest) -> bool:
         """True for credential endpoints, which injected faults leave alone."""

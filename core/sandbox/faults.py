@@ -4,8 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .isolation import SANDBOX_READ_TIMEOUT
+
 #: See :mod:`cancelkit.core.sandbox.server` for what each kind does.
-FAULT_KINDS = ("429", "503", "500", "401", "quota", "slow", "html", "malformed")
+FAULT_KINDS = (
+    "429",
+    "503",
+    "500",
+    "401",
+    "quota",
+    "redirect",
+    "slow",
+    "html",
+    "malformed",
+    "empty",
+    "partial",
+    "reset",
+)
+#: Faults answered instead of the request: the emulator never processes it.
+REFUSING_KINDS = ("429", "503", "500", "401", "quota", "redirect")
 
 
 @dataclass(frozen=True)
@@ -15,9 +32,13 @@ class Fault:
     kind: str
     platform: str | None = None
     count: int = 1
-    retry_after: float = 1.0
-    delay: float = 2.0
+    #: Seconds sent in ``Retry-After`` (429, 503, quota); None sends no header.
+    retry_after: float | None = 1.0
+    #: How long a ``slow`` answer is held back; longer than a sandbox client's read timeout.
+    delay: float = SANDBOX_READ_TIMEOUT + 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if self.count < 1:
+            raise ValueError(f"fault count must be at least 1, got {self.count}")

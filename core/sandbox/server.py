@@ -7,34 +7,47 @@ hit the next matching API requests (token endpoints are left alone):
 =========  ==============================================================
 kind       what the client gets
 =========  ==============================================================
-429        429 with ``Retry-After: <retry_after>`` (not processed)
+429        429 with ``Retry-After: <retry_after>`` (not processed; no header
+           when ``retry_after`` is None)
 503        503 with ``Retry-After: <retry_after>`` (not processed)
 500        500 with a JSON error body (not processed)
 401        401: the token is treated as expired (not processed)
-quota      the platform's daily/API quota is spent (not processed; 429 unless
-           the emulator answers in its own format, e.g. Salesforce's 403)
+quota      the platform's daily/API quota is spent (not processed; only where
+           the emulator declares it, e.g. Salesforce's 403)
+redirect   302 to ``Location: <base>/moved/...`` (not processed)
 slow       the request IS processed, then the answer waits ``delay`` seconds
+           (by default longer than a sandbox client's read timeout)
 html       the request IS processed, the answer is an HTML error page (502)
 malformed  the request IS processed, the answer is truncated JSON (200)
+empty      the request IS processed, the answer is a 200 with no body
+partial    the request IS processed, half the answer arrives, then the
+           connection closes
+reset      the request IS processed, the connection closes without an answer
 =========  ==============================================================
+
+A fault aimed at a platform names the plugin platform (``salesforce-flow`` hits
+the Salesforce emulator); one that cannot apply there is refused with ValueError.
 """
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ..errors import ConfigurationError
 from .emulator import Emulator, EmuRequest, EmuResponse
-from .faults import FAULT_KINDS, Fault
+from .faults import FAULT_KINDS, REFUSING_KINDS, Fault
+from .isolation import SandboxConfig
+from .state import StateFile
 
 CONTROL_PREFIX = "_sandbox"
 
@@ -54,6 +67,7 @@ class Sandbox:
         self.emulators = {e.platform: e for e in emulators}
         self._host, self._port = host, port
         self._state_path = state_path
+        self._state = StateFile(state_path) if state_path else None
         self._log = log
         self._lock = threading.Lock()
         self._faults: deque[Fault] = deque()
@@ -74,12 +88,13 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop serving and save state (if a state file was given)."""
+        """Stop serving; state changed outside requests is saved (if a state file was given)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        self._save_state()
+        with self._lock:
+            self._save_state()
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (``cancelkit sandbox``)."""
@@ -108,14 +123,43 @@ class Sandbox:
         """Where ``platform``'s emulator is served."""
         return f"{self.url}/{platform}"
 
-    def client_config(self) -> dict[str, dict[str, str]]:
-        """Settings for every emulated platform, ready for ``Client(config=...)``."""
-        return {p: e.client_settings(self.base_url(p)) for p, e in self.emulators.items()}
+    def client_config(self) -> SandboxConfig:
+        """Settings for every emulated platform, ready for ``Client(config=...)``.
+
+        A client given this config is a sandbox client: it ignores every other
+        source of settings and reaches loopback hosts only.
+        """
+        return SandboxConfig(
+            {p: e.client_settings(self.base_url(p)) for p, e in self.emulators.items()}
+        )
+
+    def emulator_for(self, platform: str) -> Emulator:
+        """The emulator that answers for plugin ``platform``; ValueError if none does."""
+        for emulator in self.emulators.values():
+            if platform in emulator.platforms():
+                return emulator
+        known = sorted(p for e in self.emulators.values() for p in e.platforms())
+        raise ValueError(f"the sandbox emulates no {platform!r}; it emulates {', '.join(known)}")
 
     # -- faults and state ---------------------------------------------------
     def inject(self, kind: str, platform: str | None = None, **params: Any) -> None:
-        """Queue a fault (see the module docstring for the kinds)."""
-        self._faults.append(Fault(kind, platform, **params))
+        """Queue a fault (see the module docstring for the kinds).
+
+        ``platform`` is a plugin platform (``salesforce-flow`` hits the Salesforce
+        emulator) or None for any. Raises ValueError for a fault that cannot apply:
+        an unknown kind, a platform the sandbox does not emulate, or a kind that
+        platform's emulator does not produce.
+        """
+        fault = Fault(kind, platform, **params)
+        targets = [self.emulator_for(platform)] if platform else list(self.emulators.values())
+        for emulator in targets:
+            if kind not in emulator.faults:
+                raise ValueError(
+                    f"fault {kind!r} does not apply to {platform or emulator.platform}; "
+                    f"it takes: {', '.join(emulator.faults)}"
+                )
+        prefix = targets[0].platform if platform else None
+        self._faults.append(Fault(kind, prefix, fault.count, fault.retry_after, fault.delay))
 
     def reset(self) -> None:
         """Every emulator back to its seeded demo data; faults cleared."""
@@ -123,6 +167,7 @@ class Sandbox:
             self._faults.clear()
             for emulator in self.emulators.values():
                 emulator.reset()
+            self._save_state()
 
     def _take_fault(self, platform: str) -> Fault | None:
         for fault in list(self._faults):
@@ -142,20 +187,32 @@ class Sandbox:
         return None
 
     def _load_state(self) -> None:
-        if self._state_path and self._state_path.is_file():
-            try:
-                saved = json.loads(self._state_path.read_text(encoding="utf-8"))
-            except ValueError:
-                return  # a corrupt state file only costs the demo data
-            for platform, state in saved.items():
-                if platform in self.emulators:
-                    self.emulators[platform].load_state(state)
+        # At start: a corrupt file raises ConfigurationError here, before serving.
+        if self._state is not None:
+            with self._state.locked():
+                self._state.load(self.emulators)
 
     def _save_state(self) -> None:
-        if self._state_path:
-            self._state_path.parent.mkdir(parents=True, exist_ok=True)
-            state = {p: e.dump_state() for p, e in self.emulators.items()}
-            self._state_path.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        # Every request saves already; this catches changes made outside requests
+        # (reset, a caller editing an emulator) and writes nothing otherwise.
+        if self._state is not None:
+            with self._state.locked():
+                self._state.save(self.emulators)
+
+    @contextmanager
+    def _state_synced(self) -> Iterator[None]:
+        """Around one request: the file's latest state in, the new state out, under its lock.
+
+        Other processes share the file, so the state loaded at start may be stale by
+        now; without a state file this does nothing.
+        """
+        if self._state is None:
+            yield
+            return
+        with self._state.locked():
+            self._state.load(self.emulators)
+            yield
+            self._state.save(self.emulators)
 
     # -- dispatch -----------------------------------------------------------
     def dispatch(self, request: EmuRequest) -> tuple[EmuResponse, float]:
@@ -172,17 +229,18 @@ class Sandbox:
         if emulator is None:
             return _not_found(), 0.0
         fault = None if emulator.is_token_request(sub) else self._take_fault(head)
-        if fault and fault.kind in ("429", "503", "500", "401", "quota"):
-            return emulator.fault_response(fault) or _refusal(fault), 0.0
-        with self._lock:
-            response = emulator.handle(sub)
+        if fault and fault.kind in REFUSING_KINDS:
+            return emulator.fault_response(fault) or _refusal(fault, sub), 0.0
+        try:
+            with self._lock, self._state_synced():
+                response = emulator.handle(sub)
+        except ConfigurationError as error:  # the state file went bad while serving
+            response = EmuResponse.json(500, {"code": "SANDBOX_STATE", "message": str(error)})
         if fault is None:
             return response, 0.0
         if fault.kind == "slow":
             return response, fault.delay
-        if fault.kind == "html":
-            return EmuResponse(502, _HTML, {"Content-Type": "text/html"}), 0.0
-        return EmuResponse(200, b'{"action_id": "trunc', {"Content-Type": "application/json"}), 0.0
+        return _spoiled(fault.kind, response), 0.0
 
     def _control(self, request: EmuRequest) -> EmuResponse:
         if request.segments == ("faults",) and request.method == "POST":
@@ -202,7 +260,8 @@ class Sandbox:
         return _not_found()
 
 
-def _refusal(fault: Fault) -> EmuResponse:
+def _refusal(fault: Fault, request: EmuRequest) -> EmuResponse:
+    retry = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
     if fault.kind in ("429", "503"):
         return EmuResponse.json(
             int(fault.kind),
@@ -210,13 +269,27 @@ def _refusal(fault: Fault) -> EmuResponse:
                 "code": "TOO_MANY_REQUEST" if fault.kind == "429" else "UNAVAILABLE",
                 "message": "sandbox fault",
             },
-            {"Retry-After": f"{fault.retry_after:g}"},
+            retry,
         )
     if fault.kind == "401":
         return EmuResponse.json(401, {"code": "UNAUTHORIZED", "message": "token expired"})
     if fault.kind == "quota":
-        return EmuResponse.json(429, {"code": "QUOTA_EXCEEDED", "message": "sandbox fault"})
+        return EmuResponse.json(429, {"code": "QUOTA_EXCEEDED", "message": "sandbox fault"}, retry)
+    if fault.kind == "redirect":
+        moved = f"{request.base_url}/moved/{'/'.join(request.segments)}"
+        return EmuResponse(302, b"", {"Location": moved})
     return EmuResponse.json(500, {"code": "UNEXPECTED", "message": "sandbox fault"})
+
+
+def _spoiled(kind: str, response: EmuResponse) -> EmuResponse:
+    """The processed request's answer, spoiled the way fault ``kind`` says."""
+    if kind == "html":
+        return EmuResponse(502, _HTML, {"Content-Type": "text/html"})
+    if kind == "empty":
+        return EmuResponse(200, b"", {"Content-Type": "application/json"})
+    if kind in ("partial", "reset"):
+        return EmuResponse(response.status, response.body, response.headers, cut=kind)
+    return EmuResponse(200, b'{"action_id": "trunc', {"Content-Type": "application/json"})
 
 
 def _not_found() -> EmuResponse:
@@ -257,13 +330,21 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 sandbox._log(f"{self.command} {self.path} -> {response.status}")
             if delay:
                 time.sleep(delay)
+            if response.cut == "reset":  # processed, then the connection drops
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            body = response.body
+            if response.cut == "partial":  # promise the whole body, send half, hang up
+                self.close_connection = True
+                body = body[: len(body) // 2]
             try:
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
-                self.wfile.write(response.body)
+                self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a "slow" fault): that is the point
 

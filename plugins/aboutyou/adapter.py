@@ -11,7 +11,6 @@ unit item ids in ``options.item_ids[line_id]`` (as many ids as ``quantity``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -29,14 +28,8 @@ from cancelkit.core.model import (
     Outcome,
     ResultError,
 )
-from cancelkit.core.outcomes import (
-    accepted_result,
-    combined_outcome,
-    rate_limited_result,
-    rejected_result,
-)
+from cancelkit.core.outcomes import accepted_result, combined_outcome, rejected_result
 from cancelkit.core.ratelimit import SlidingWindowLimiter, shared_limiter
-from cancelkit.core.sending import retry_after_seconds
 
 DEFAULT_BASE_URL = "https://partner.aboutyou.com/api/v1"
 API_KEY_HEADER = {"X-API-Key": MASK}
@@ -47,12 +40,12 @@ RESULTS_LIMIT_PER_MINUTE = 200
 PENDING_STATUSES = ("pending", "processing", "retry")
 
 SETTINGS = (
-    Setting("base_url", "API base URL", DEFAULT_BASE_URL),
+    Setting("base_url", "API base URL", DEFAULT_BASE_URL, kind="url"),
     Setting(
         "api_key", "your Sellers Center API key (the sandbox key for the sandbox)", secret=True
     ),
-    Setting("timeout", "read timeout in seconds"),
-    Setting("poll_interval", "first wait between result polls (send --wait)", "2"),
+    Setting("timeout", "read timeout in seconds", kind="seconds"),
+    Setting("poll_interval", "first wait between result polls (send --wait)", "2", kind="seconds"),
 )
 
 
@@ -188,26 +181,32 @@ class AboutYouAdapter(PlatformAdapter):
         return (1.5, 30.0)
 
     # -- answers -----------------------------------------------------------------
+    def response_details(self, response: HttpResponse) -> dict[str, Any]:
+        """``X-RateLimit-Limit`` / ``-Remaining`` of every answer, as integers."""
+        found = {}
+        for header, key in (
+            ("X-RateLimit-Limit", "rate_limit_limit"),
+            ("X-RateLimit-Remaining", "rate_limit_remaining"),
+        ):
+            value = response.header(header)
+            if value is not None and value.strip().isdigit():
+                found[key] = int(value)
+        return found
+
     def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
-        """200 batch id -> accepted; 400 -> rejected; 429 -> rate limited (with headers)."""
+        """200 batch id -> accepted; 400 -> rejected (core handles 429, 5xx, odd bodies)."""
         status, payload = response.status, response.json()
-        details = _rate_headers(response)
         if status == 200 and isinstance(payload, Mapping) and payload.get("batchRequestId"):
-            batch = str(payload["batchRequestId"])
-            return _with_details(accepted_result(self.name, request, batch, status), details)
-        if status == 429:
-            result = rate_limited_result(self.name, request, status, retry_after_seconds(response))
-            return _with_details(result, details)
-        if status >= 500 or 200 <= status < 300:
+            return accepted_result(self.name, request, str(payload["batchRequestId"]), status)
+        if 200 <= status < 300:
             return self.unknown(request, f"HTTP {status} without a batch id", status)
         message = payload.get("message") if isinstance(payload, Mapping) else None
         error = ResultError(str(message or f"HTTP {status}"), f"HTTP_{status}")
-        return _with_details(rejected_result(self.name, request, (error,), status), details)
+        return rejected_result(self.name, request, (error,), status)
 
     def normalise_status(self, tracking_id: str, response: HttpResponse) -> CancelResult:
         """pending/processing/retry -> accepted; completed -> per item; failed -> rejected."""
         status, payload = response.status, response.json()
-        details = _rate_headers(response)
         if status != 200 or not isinstance(payload, Mapping):
             message = payload.get("message") if isinstance(payload, Mapping) else None
             outcome: Outcome = "rejected" if status in (400, 404) else "unknown"
@@ -216,9 +215,7 @@ class AboutYouAdapter(PlatformAdapter):
                 outcome=outcome,
                 tracking_id=tracking_id,
                 http_status=status,
-                details=details,
                 errors=(ResultError(str(message or f"HTTP {status}"), f"HTTP_{status}"),),
-                retry_after=retry_after_seconds(response),
                 message=f"results unavailable (HTTP {status}); ask again later"
                 if outcome == "unknown"
                 else str(message or f"HTTP {status}"),
@@ -227,7 +224,6 @@ class AboutYouAdapter(PlatformAdapter):
         lines = tuple(
             _item_result(item) for item in payload.get("items") or () if isinstance(item, Mapping)
         )
-        details = {**details, "batch_status": batch_status}
         final: Outcome
         if batch_status in PENDING_STATUSES:
             final = "accepted"
@@ -244,7 +240,7 @@ class AboutYouAdapter(PlatformAdapter):
             lines=lines,
             errors=tuple(e for line in lines for e in line.errors),
             http_status=status,
-            details=details,
+            details={"batch_status": batch_status},
             message=f"batch {batch_status}",
         )
 
@@ -267,19 +263,3 @@ def _item_result(item: Mapping[str, Any]) -> LineResult:
         "cancelled" if ok else "rejected",
         () if ok else errors or (ResultError("not cancelled", "ITEM_NOT_CANCELLED"),),
     )
-
-
-def _rate_headers(response: HttpResponse) -> dict[str, Any]:
-    found = {}
-    for header, key in (
-        ("X-RateLimit-Limit", "rate_limit_limit"),
-        ("X-RateLimit-Remaining", "rate_limit_remaining"),
-    ):
-        value = response.header(header)
-        if value is not None and value.strip().isdigit():
-            found[key] = int(value)
-    return found
-
-
-def _with_details(result: CancelResult, details: Mapping[str, Any]) -> CancelResult:
-    return replace(result, details={**result.details, **details})

@@ -106,7 +106,10 @@ class AboutYouEmulator(Emulator):
             return EmuResponse.json(404, {"message": "Not found"})
         remaining = self._count(endpoint, limit)
         if remaining < 0:
-            return EmuResponse.json(429, {"message": "Too many requests"}, _rate(limit, 0))
+            # When the oldest call of the minute leaves the window, a slot frees up.
+            wait = max(self._calls[endpoint][0] + 60.0 - self.clock(), 0.0)
+            headers = {**_rate(limit, 0), "Retry-After": f"{wait:.0f}"}
+            return EmuResponse.json(429, {"message": "Too many requests"}, headers)
         response = (
             self._cancel(request)
             if endpoint == "cancel"
@@ -119,8 +122,11 @@ class AboutYouEmulator(Emulator):
     def fault_response(self, fault: Fault) -> EmuResponse | None:
         """About You's own bodies: ``{"message"}`` with the rate headers on a 429."""
         if fault.kind == "429":
+            retry = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
             return EmuResponse.json(
-                429, {"message": "Too many requests"}, _rate(CANCEL_LIMIT_PER_MINUTE, 0)
+                429,
+                {"message": "Too many requests"},
+                {**_rate(CANCEL_LIMIT_PER_MINUTE, 0), **retry},
             )
         if fault.kind == "401":
             return EmuResponse.json(401, {"message": "Invalid or missing API key"})

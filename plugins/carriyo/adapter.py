@@ -22,8 +22,7 @@ from cancelkit.core.model import (
     LineResult,
     ResultError,
 )
-from cancelkit.core.outcomes import combined_outcome, rate_limited_result, rejected_result
-from cancelkit.core.sending import retry_after_seconds
+from cancelkit.core.outcomes import combined_outcome, rejected_result
 
 BASE_URLS = {"production": "https://api.carriyo.com", "demo": "https://demo-api.carriyo.com"}
 
@@ -68,14 +67,14 @@ LINE_ITEM_STATUSES = (
 CANCELLABLE_STATUSES = ("open", "allocated")
 
 SETTINGS = (
-    Setting("base_url", "API base URL; overrides environment"),
+    Setting("base_url", "API base URL; overrides environment", kind="url"),
     Setting("environment", "production or demo", "production"),
     Setting("tenant_id", "your Carriyo tenant", secret=True),
     Setting("api_key", "your Carriyo API key", secret=True),
     Setting("access_token", "a bearer token given directly", secret=True),
     Setting("client_id", "OAuth client id"),
     Setting("client_secret", "OAuth client secret", secret=True),
-    Setting("timeout", "read timeout in seconds"),
+    Setting("timeout", "read timeout in seconds", kind="seconds"),
 )
 
 
@@ -189,8 +188,6 @@ class CarriyoAdapter(PlatformAdapter):
     def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
         """200 -> per-line outcome from the returned order; 400/404 -> rejected."""
         status, payload = response.status, response.json()
-        if status >= 500:
-            return self.unknown(request, f"HTTP {status} from Carriyo", status)
         if status == 200 and isinstance(payload, Mapping):
             fulfillment_order = _find_fulfillment_order(payload, request.fulfillment_order_id)
             if fulfillment_order is not None:
@@ -198,8 +195,6 @@ class CarriyoAdapter(PlatformAdapter):
             return self.unknown(request, "the answer does not contain the fulfillment order", 200)
         if 200 <= status < 300:
             return self.unknown(request, f"HTTP {status} without a readable order", status)
-        if status == 429:
-            return rate_limited_result(self.name, request, status, retry_after_seconds(response))
         return rejected_result(self.name, request, error_items(payload, status), status)
 
     def _from_order(

@@ -22,8 +22,7 @@ from cancelkit.core.model import (
     ResultError,
     Tax,
 )
-from cancelkit.core.outcomes import accepted_result, rate_limited_result, rejected_result
-from cancelkit.core.sending import retry_after_seconds
+from cancelkit.core.outcomes import accepted_result, rejected_result
 
 DEFAULT_BASE_URL = "https://miraklconnect.com/api"
 DEFAULT_TOKEN_URL = "https://auth.mirakl.net/oauth/token"
@@ -49,17 +48,17 @@ ACTION_OUTCOMES: dict[str, Outcome] = {
 _LINE_STATUS = {"accepted": "pending", "cancelled": "cancelled", "rejected": "rejected"}
 
 SETTINGS = (
-    Setting("base_url", "API base URL", DEFAULT_BASE_URL),
+    Setting("base_url", "API base URL", DEFAULT_BASE_URL, kind="url"),
     Setting("access_token", "a bearer token given directly", secret=True),
     Setting("client_id", "OAuth2 client id"),
     Setting("client_secret", "OAuth2 client secret", secret=True),
     # Seller tokens are seen with ``audience`` (the seller company id) in public
     # clients; the Connect API page does not say. Sent only when set (UNCONFIRMED).
     Setting("audience", "OAuth2 audience (seller company id), if your account needs it"),
-    Setting("token_url", "OAuth2 token endpoint", DEFAULT_TOKEN_URL),
-    Setting("timeout", "read timeout in seconds"),
+    Setting("token_url", "OAuth2 token endpoint", DEFAULT_TOKEN_URL, kind="url"),
+    Setting("timeout", "read timeout in seconds", kind="seconds"),
     # The spec allows at most one status call per minute per action id.
-    Setting("poll_interval", "seconds between status polls (send --wait)", "60"),
+    Setting("poll_interval", "seconds between status polls (send --wait)", "60", kind="seconds"),
 )
 
 
@@ -142,20 +141,21 @@ class MiraklConnectAdapter(PlatformAdapter):
         )
 
     def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
-        """202 -> accepted (action id); 400/404 Error -> rejected; 429 -> rate limited."""
+        """202 -> accepted (action id); 400/404 Error -> rejected.
+
+        Core has already dealt with 429, 5xx, redirects and unreadable bodies.
+        """
         payload = response.json()
         status = response.status
         if status == 202 and isinstance(payload, dict) and payload.get("action_id"):
             return accepted_result(self.name, request, str(payload["action_id"]), status)
-        if status == 429:
-            return rate_limited_result(self.name, request, status, retry_after_seconds(response))
         if 400 <= status < 500 and isinstance(payload, dict) and "code" in payload:
             message = str(payload.get("message") or payload["code"])
             return rejected_result(self.name, request, _error_items(payload), status, message)
         if 400 <= status < 500:
             error = ResultError(f"HTTP {status} without an Error body", f"HTTP_{status}")
             return rejected_result(self.name, request, (error,), status)
-        # 2xx without an action id, HTML, malformed JSON: we cannot tell what happened.
+        # A 2xx without an action id: we cannot tell what happened.
         return self.unknown(request, f"unexpected HTTP {status} answer from Mirakl", status)
 
     def how_to_check(self, request: CancelRequest) -> str:
@@ -208,15 +208,6 @@ class MiraklConnectAdapter(PlatformAdapter):
                 message=f"action {tracking_id} not found"
                 if status == 404
                 else payload.get("message"),
-            )
-        if status == 429:
-            return CancelResult(
-                platform=self.name,
-                outcome="unknown",
-                tracking_id=tracking_id,
-                http_status=status,
-                retry_after=retry_after_seconds(response),
-                message="status rate limited (at most once a minute per action); ask again later",
             )
         return CancelResult(
             platform=self.name,

@@ -5,9 +5,7 @@ Sources: seeds 000 and 001, shared/platforms/salesforce.md.
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +15,7 @@ from cancelkit.core.config import Setting, Settings
 from cancelkit.core.errors import ConfigurationError
 from cancelkit.core.http import BEARER, HttpCall, HttpResponse, json_headers
 from cancelkit.core.model import CancelRequest, CancelResult, ResultError
-from cancelkit.core.outcomes import rate_limited_result, rejected_result
+from cancelkit.core.outcomes import rejected_result
 
 #: Default API version: the newest generally available version in the docs read
 #: (v66.0, Spring '26; v67.0 was in preview). Override with CANCELKIT_SALESFORCE_API_VERSION.
@@ -27,14 +25,16 @@ MINIMUM_API_VERSION = Decimal("48.0")
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 
 SETTINGS = (
-    Setting("instance_url", "org URL, e.g. https://mydomain.my.salesforce.com"),
+    Setting("instance_url", "org URL, e.g. https://mydomain.my.salesforce.com", kind="url"),
     Setting("access_token", "an access token (or session id) given directly", secret=True),
     Setting("client_id", "connected app consumer key (client credentials flow)"),
     Setting("client_secret", "connected app consumer secret", secret=True),
-    Setting("login_url", "where tokens are requested (My Domain URL)", DEFAULT_LOGIN_URL),
+    Setting(
+        "login_url", "where tokens are requested (My Domain URL)", DEFAULT_LOGIN_URL, kind="url"
+    ),
     Setting("api_version", "REST API version, 48.0 or later", DEFAULT_API_VERSION),
     Setting("flow_api_name", "API name of the flow that wraps cancelFulfillmentOrderItem"),
-    Setting("timeout", "read timeout in seconds"),
+    Setting("timeout", "read timeout in seconds", kind="seconds"),
 )
 
 
@@ -167,20 +167,10 @@ def limit_info(response: HttpResponse) -> dict[str, str]:
     return {key: value for key, value in pairs}
 
 
-def refused(
-    platform: str,
-    request: CancelRequest,
-    response: HttpResponse,
-    unknown: Callable[..., CancelResult],
-) -> CancelResult:
-    """The shared reading of a non-2xx answer: rate limit, rejection, or unknown."""
+def refused(platform: str, request: CancelRequest, response: HttpResponse) -> CancelResult:
+    """The shared reading of a non-2xx answer core passed on: the platform's refusal."""
     status = response.status
     errors = error_items(response.json())
-    codes = {e.code for e in errors}
-    if status == 429 or (status == 403 and "REQUEST_LIMIT_EXCEEDED" in codes):
-        return rate_limited_result(platform, request, status, None)
-    if status >= 500:
-        return unknown(request, f"HTTP {status} from Salesforce", status)
     if not errors:
         errors = (ResultError(f"HTTP {status} without a Salesforce error body", f"HTTP_{status}"),)
     return rejected_result(platform, request, errors, status)
@@ -199,15 +189,16 @@ class SalesforceAdapter(PlatformAdapter):
         """403 REQUEST_LIMIT_EXCEEDED is a rate limit, not a credentials problem."""
         return refuses_credentials(response)
 
-    def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
-        """The adapter's reading of the answer, with ``Sforce-Limit-Info`` kept."""
-        result = self.read(request, response)
-        usage = limit_info(response)
-        return replace(result, details={**result.details, "limit_info": usage}) if usage else result
+    def is_rate_limited(self, response: HttpResponse) -> bool:
+        """429, and the org's spent API limit: 403 ``REQUEST_LIMIT_EXCEEDED``."""
+        if response.status == 429:
+            return True
+        return response.status == 403 and "REQUEST_LIMIT_EXCEEDED" in error_codes(response)
 
-    @abstractmethod
-    def read(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
-        """The canonical result for this endpoint's answer."""
+    def response_details(self, response: HttpResponse) -> dict[str, Any]:
+        """``Sforce-Limit-Info`` of every answer, as ``limit_info``."""
+        usage = limit_info(response)
+        return {"limit_info": usage} if usage else {}
 
     @staticmethod
     def post(url: str, body: Any) -> HttpCall:

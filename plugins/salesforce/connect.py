@@ -45,11 +45,11 @@ class SalesforceConnectAdapter(common.SalesforceAdapter):
         }
         return self.post(url, body)
 
-    def read(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
+    def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
         """2xx ``success`` true/false, Error with Output, generic error arrays."""
         status = response.status
         if not 200 <= status < 300:
-            return common.refused(self.name, request, response, self.unknown)
+            return common.refused(self.name, request, response)
         payload = response.json()
         if not isinstance(payload, dict) or not isinstance(payload.get("success"), bool):
             return self.unknown(request, f"HTTP {status} without a readable result", status)

@@ -100,6 +100,9 @@ class SalesforceEmulator(Emulator):
     """One Salesforce org serving both the ``salesforce`` and ``salesforce-flow`` plugins."""
 
     platform = "salesforce"
+    serves: ClassVar[tuple[str, ...]] = ("salesforce", "salesforce-flow")
+    #: The org's daily API limit is the one quota the sandbox emulates.
+    faults: ClassVar[tuple[str, ...]] = (*Emulator.faults, "quota")
     production_bases: ClassVar[dict[str, str]] = {
         "login": DEFAULT_LOGIN_URL,
         "instance": PRODUCTION_INSTANCE,

@@ -68,7 +68,7 @@ class SalesforceFlowAdapter(common.SalesforceAdapter):
         }
         return self.post(url, body)
 
-    def read(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
+    def normalise(self, request: CancelRequest, response: HttpResponse) -> CancelResult:
         """The invocable-action answer: ``[{"actionName", "errors", "isSuccess", ...}]``."""
         payload = response.json()
         status = response.status
@@ -76,7 +76,7 @@ class SalesforceFlowAdapter(common.SalesforceAdapter):
         if outcome is None:
             if 200 <= status < 300:
                 return self.unknown(request, f"HTTP {status} without an action result", status)
-            return common.refused(self.name, request, response, self.unknown)
+            return common.refused(self.name, request, response)
         if outcome.get("isSuccess") is True and status < 300:
             return CancelResult(
                 platform=self.name,
@@ -86,8 +86,6 @@ class SalesforceFlowAdapter(common.SalesforceAdapter):
                 message=f"flow {outcome.get('actionName')} finished",
                 details={"output_values": outcome.get("outputValues") or {}},
             )
-        if status >= 500:
-            return self.unknown(request, f"HTTP {status} from Salesforce", status)
         errors = tuple(common.error_items({"errors": outcome.get("errors") or []})) or (
             ResultError("the flow reported isSuccess: false", "FLOW_FAILED"),
         )
