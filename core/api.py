@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,32 @@ from .sandbox.server import Sandbox
 
 Config = Mapping[str, Mapping[str, Any]]
 
+# One default client per configuration and thread: repeated module-level calls reuse
+# its connections and tokens; per thread, because a requests.Session is not meant
+# to be shared between threads.
+_local = threading.local()
+
+
+def default_client(config: Config | None = None) -> Client:
+    """The client ``cancelkit.translate`` / ``send`` / ``status`` use for ``config``.
+
+    Reused for the same configuration in the same thread, so its HTTP sessions
+    and OAuth tokens are too. Settings from the environment and the config file
+    are still read on every call.
+    """
+    clients: dict[str, Client] = _local.__dict__.setdefault("clients", {})
+    tables = sorted((name, sorted(dict(table).items())) for name, table in (config or {}).items())
+    key = f"{type(config).__name__}:{tables!r}"
+    if key not in clients:
+        clients[key] = Client(config=config)
+    return clients[key]
+
 
 def translate(
     request: CancelRequest | Mapping[str, Any], platform: str, *, config: Config | None = None
 ) -> HttpCall:
     """The exact HTTP call ``send`` would make (secrets as ``***``); sends nothing."""
-    return Client(config=config).translate(request, platform)
+    return default_client(config).translate(request, platform)
 
 
 def send(
@@ -28,22 +49,15 @@ def send(
     """Send one cancellation and return the canonical result.
 
     ``config`` maps a platform name to settings (``{"mirakl": {"client_id": ...}}``);
-    environment variables and the config file fill the rest.
+    environment variables and the config file fill the rest. The client behind it
+    is reused per configuration and thread (see :func:`default_client`).
     """
-    client = Client(config=config)
-    try:
-        return client.send(request, platform)
-    finally:
-        client.close()
+    return default_client(config).send(request, platform)
 
 
 def status(platform: str, tracking_id: str, *, config: Config | None = None) -> CancelResult:
     """The current state of an asynchronous cancellation."""
-    client = Client(config=config)
-    try:
-        return client.status(platform, tracking_id)
-    finally:
-        client.close()
+    return default_client(config).status(platform, tracking_id)
 
 
 def sandbox(*, state_path: Path | None = None, registry: PluginRegistry | None = None) -> Sandbox:

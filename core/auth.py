@@ -37,8 +37,25 @@ class Authenticator:
         """The call as it must be sent once authenticated (e.g. on the token's instance URL)."""
         return call
 
+    def __repr__(self) -> str:
+        # Authenticators hold credentials: their repr shows none, whatever the subclass keeps.
+        return f"{type(self).__name__}(***)"
 
-@dataclass
+
+def mask_repr(authenticator: Authenticator) -> Authenticator:
+    """Make sure ``repr()`` of this authenticator's class shows no credential.
+
+    A plugin's authenticator that is a dataclass gets a generated ``__repr__``
+    printing every field; core calls this on every authenticator it uses, so no
+    plugin can forget.
+    """
+    cls = type(authenticator)
+    if cls.__repr__ is not Authenticator.__repr__:
+        cls.__repr__ = Authenticator.__repr__  # type: ignore[method-assign]
+    return authenticator
+
+
+@dataclass(repr=False)
 class StaticHeaders(Authenticator):
     """Fixed headers: an access token given directly, or an API key."""
 

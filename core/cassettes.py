@@ -36,6 +36,7 @@ from .ratelimit import reset_all as reset_limiters
 from .registry import PluginRegistry
 from .sandbox.emulator import Emulator
 from .sandbox.server import Sandbox
+from .secrets import Scrubber
 
 #: Header names whose values are replaced by ``***`` in cassettes.
 SECRET_HEADERS = ("authorization", "x-api-key", "tenant-id", "cookie", "set-cookie")
@@ -84,25 +85,55 @@ class Scenario:
 
 
 # -- vcrpy wiring --------------------------------------------------------------
-def make_vcr(record_mode: str, rewrites: Mapping[str, str]) -> Any:
+def make_vcr(
+    record_mode: str, rewrites: Mapping[str, str], scrubber: Scrubber | None = None
+) -> Any:
     """A ``vcr.VCR`` with cancelkit's filters; ``rewrites`` maps URL prefixes to new ones.
 
-    Use it to record against a real account too: the same secret filters apply.
+    Pass the recording client's ``scrubber``: then every header an authenticator
+    filled (whatever its name: translate shows those as ``***``) and every secret
+    value - configured, or a token obtained at run time - is masked wherever it
+    appears, even when the platform echoes it back. Use it to record against a
+    real account too: the same filters apply.
     """
     import vcr  # the test extra; imported here so the library never needs it
+
+    def secret_header(name: str, value: Any) -> bool:
+        lowered = name.lower()
+        if lowered in SECRET_HEADERS:
+            return True
+        if scrubber is None:
+            return False
+        values = value if isinstance(value, list) else [value]
+        return lowered in scrubber.header_names or any(str(v) in scrubber for v in values)
+
+    def scrub_text(body: Any) -> Any:
+        if scrubber is None or not body:
+            return body
+        if isinstance(body, bytes):
+            return scrubber.scrub(body.decode("utf-8", "replace")).encode("utf-8")
+        return scrubber.scrub(body)
 
     def before_record_request(request: Any) -> Any:
         for sandbox_base, production_base in rewrites.items():
             if request.uri.startswith(sandbox_base):
                 request.uri = production_base + request.uri[len(sandbox_base) :]
+        request.uri = scrub_text(request.uri)
+        for name in list(request.headers):
+            if secret_header(name, request.headers[name]):
+                request.headers.pop(name)
+                request.headers[name.lower()] = MASK
         if request.body:
-            request.body = scrub_body(request.body)
+            request.body = scrub_text(scrub_body(request.body))
         return request
 
     def before_record_response(response: Any) -> Any:
+        for name, values in list(response["headers"].items()):
+            if secret_header(name, values):
+                response["headers"][name] = [MASK]
         body = response["body"].get("string")
         if body:
-            scrubbed = _rewrite_urls(scrub_body(body), rewrites)
+            scrubbed = scrub_text(_rewrite_urls(scrub_body(body), rewrites))
             if scrubbed != body:
                 # The recorded length would no longer match the masked body.
                 response["headers"].pop("Content-Length", None)
@@ -111,7 +142,6 @@ def make_vcr(record_mode: str, rewrites: Mapping[str, str]) -> Any:
 
     return vcr.VCR(
         record_mode=record_mode,
-        filter_headers=[(name, MASK) for name in SECRET_HEADERS],
         before_record_request=before_record_request,
         before_record_response=before_record_response,
         decode_compressed_response=True,
@@ -195,7 +225,7 @@ def record(scenario: Scenario, directory: Path, box: Sandbox) -> str:
     path.unlink(missing_ok=True)
     client = _client(scenario.plugins, box.client_config(), time.sleep)
     context = ScenarioContext(client, scenario.platform, box.inject)
-    with make_vcr("all", rewrites).use_cassette(str(path)):
+    with make_vcr("all", rewrites, client.scrubber).use_cassette(str(path)):
         outcome = _outcome(scenario, context)
     client.close()
     return outcome

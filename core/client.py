@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .adapter import PlatformAdapter
+from .auth import mask_repr
 from .config import Settings, load_settings
 from .errors import ConfigurationError, PluginError
 from .http import HttpCall
@@ -308,7 +309,7 @@ class Client:
             self._senders[key] = Sender(
                 adapter,
                 session,
-                adapter.authenticator(settings, self._clock),
+                mask_repr(adapter.authenticator(settings, self._clock)),
                 timeout=_timeout(settings),
                 policy=self.policy,
                 scrubber=self.scrubber,
