@@ -1,0 +1,248 @@
+"""No secret ever leaves: canary credentials against a server that echoes them back.
+
+Every platform, with static and with OAuth credentials, talks to a loopback
+server that answers 400, 401, 403 and 500 - and token-endpoint errors - with
+bodies and headers that repeat the request's Authorization header, its other
+headers and its body (the token request's form included). The canaries, raw and
+URL-encoded, must then appear nowhere: not in results (repr, JSON), exceptions,
+CLI output (text and ``--json``), DEBUG logs of cancelkit, requests and urllib3,
+nor a cassette recorded with the client's scrubber.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+from click.testing import CliRunner
+
+from cancelkit.cli import main
+from cancelkit.core import jsonutil
+from cancelkit.core.cassettes import make_vcr
+from cancelkit.core.client import Client
+from cancelkit.core.errors import CancelkitError
+from cancelkit.core.schemas import dump_result
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+#: The run-time token the echo server's token endpoint hands out.
+ISSUED_TOKEN = "issued-token-CANARY-0f9e8d7c"
+
+
+def canary(name: str) -> str:
+    # '+', '/', '=' and '&' make the URL-encoded form differ from the raw one.
+    return f"CANARY-{name}-s3cr+t/v@l=ue&9"
+
+
+@dataclass
+class Echo:
+    """A loopback server that repeats every request back in its answer."""
+
+    api_status: int = 400
+    token_status: int = 200
+    url: str = ""
+    seen: list[str] = field(default_factory=list)
+
+
+def _echo_body(platform_hint: str, text: str) -> Any:
+    if platform_hint.startswith("/sf"):
+        flow = [{"actionName": "F", "errors": [{"statusCode": "E", "message": text}]}]
+        if "/actions/custom/flow/" in platform_hint:
+            return [{**flow[0], "isSuccess": False}]
+        return [{"errorCode": "ECHO", "message": text}]
+    return {"code": "ECHO", "message": text, "errors": [f"field : {text}"]}
+
+
+@pytest.fixture
+def echo() -> Iterator[Echo]:
+    state = Echo()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+            echoed = f"headers={dict(self.headers.items())} body={body}"
+            state.seen.append(echoed)
+            authorization = self.headers.get("Authorization", "")
+            if "token" in self.path:
+                if state.token_status == 200:
+                    payload: Any = {
+                        "access_token": ISSUED_TOKEN,
+                        "instance_url": f"{state.url}/sf",
+                        "expires_in": 3600,
+                        "token_type": "Bearer",
+                        "note": echoed,
+                    }
+                else:
+                    payload = {"error": "invalid_client", "error_description": echoed}
+                status = state.token_status
+            else:
+                payload, status = _echo_body(self.path, echoed), state.api_status
+            raw = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Echo-Authorization", authorization.encode().decode("latin-1"))
+            self.send_header("Sforce-Limit-Info", f"api-usage={authorization.split(' ')[-1]}")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        do_GET = do_POST = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def settings(platform: str, mode: str, url: str) -> dict[str, str]:
+    """Canary credentials for ``platform``, pointing at the echo server."""
+    platform = "salesforce" if platform.startswith("salesforce") else platform
+    base = {
+        "mirakl": {"base_url": f"{url}/mirakl"},
+        "salesforce": {},
+        "carriyo": {"base_url": f"{url}/carriyo", "tenant_id": canary("tenant"),
+                    "api_key": canary("carriyo-key")},
+        "aboutyou": {"base_url": f"{url}/aboutyou", "api_key": canary("aboutyou-key")},
+    }[platform]  # fmt: skip
+    if mode == "static":
+        if platform == "salesforce":
+            return {"instance_url": f"{url}/sf", "access_token": canary("sf-token")}
+        if platform == "aboutyou":
+            return base
+        return {**base, "access_token": canary(f"{platform}-token")}
+    oauth = {"client_id": f"client-{platform}", "client_secret": canary(f"{platform}-secret")}
+    if platform == "mirakl":
+        return {**base, **oauth, "token_url": f"{url}/mirakl-token"}
+    if platform == "salesforce":
+        return {**oauth, "login_url": f"{url}/sf-login"}
+    return {**base, **oauth}
+
+
+CASES = [
+    (platform, mode)
+    for platform in ("mirakl", "salesforce", "salesforce-flow", "carriyo", "aboutyou")
+    for mode in ("static", "oauth")
+    if not (platform == "aboutyou" and mode == "oauth")  # About You has API keys only
+]
+
+
+def secrets_of(config: dict[str, str]) -> list[str]:
+    values = [v for v in config.values() if "CANARY" in v] + [ISSUED_TOKEN]
+    return [form for v in values for form in {v, quote(v, safe=""), quote_plus(v)}]
+
+
+def leaks(text: str, secrets: list[str]) -> list[str]:
+    return [s for s in secrets if s in text]
+
+
+def run_library(platform: str, config: dict[str, str]) -> str:
+    """Everything the library lets out: result or exception, in every rendering."""
+    settings_name = "salesforce" if platform.startswith("salesforce") else platform
+    request = jsonutil.loads((EXAMPLES / f"{platform}.json").read_text())
+    with Client(config={settings_name: config}, env={}, sleep=lambda s: None) as client:
+        try:
+            result = client.send(request, platform)
+        except CancelkitError as error:
+            return f"{error}\n{error!r}\n{getattr(error, 'errors', '')}"
+        return f"{result}\n{result!r}\n{jsonutil.dumps(dump_result(result))}"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 500])
+@pytest.mark.parametrize(("platform", "mode"), CASES)
+def test_no_canary_leaves_the_library_or_its_logs(
+    echo: Echo, caplog: pytest.LogCaptureFixture, platform: str, mode: str, status: int
+) -> None:
+    echo.api_status = status
+    config = settings(platform, mode, echo.url)
+    caplog.set_level(logging.DEBUG)
+    out = run_library(platform, config)
+    assert echo.seen, "the call must have reached the echo server"
+    assert any("CANARY" in s or ISSUED_TOKEN in s for s in echo.seen)  # it did echo secrets
+    assert leaks(out, secrets_of(config)) == []
+    assert leaks(caplog.text, secrets_of(config)) == []
+    assert "urllib3" in caplog.text or "Starting new HTTP" in caplog.text  # logs were on
+
+
+@pytest.mark.parametrize("token_status", [400, 401])
+@pytest.mark.parametrize(("platform", "mode"), [c for c in CASES if c[1] == "oauth"])
+def test_no_canary_leaves_a_refused_token_request(
+    echo: Echo, caplog: pytest.LogCaptureFixture, platform: str, mode: str, token_status: int
+) -> None:
+    echo.token_status = token_status
+    config = settings(platform, mode, echo.url)
+    caplog.set_level(logging.DEBUG)
+    out = run_library(platform, config)
+    assert "token request refused" in out
+    assert leaks(out + caplog.text, secrets_of(config)) == []
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+@pytest.mark.parametrize("status", [400, 401, 500])
+@pytest.mark.parametrize(("platform", "mode"), CASES)
+def test_no_canary_in_cli_output(
+    echo: Echo, monkeypatch: pytest.MonkeyPatch, platform: str, mode: str, status: int,
+    as_json: bool,
+) -> None:  # fmt: skip
+    echo.api_status = status
+    config = settings(platform, mode, echo.url)
+    prefix = "CANCELKIT_SALESFORCE_" if platform.startswith("salesforce") else (
+        f"CANCELKIT_{platform.upper()}_"
+    )
+    for name, value in config.items():
+        monkeypatch.setenv(prefix + name.upper(), value)
+    args = ["send", "-p", platform, str(EXAMPLES / f"{platform}.json")]
+    result = CliRunner().invoke(main, [*args, "--json"] if as_json else args)
+    assert result.exit_code in (1, 3, 4), result.output
+    assert leaks(result.output, secrets_of(config)) == []
+
+
+@pytest.mark.parametrize("status", [400, 401])
+@pytest.mark.parametrize(("platform", "mode"), CASES)
+def test_no_canary_in_a_recorded_cassette(
+    echo: Echo, tmp_path: Path, platform: str, mode: str, status: int
+) -> None:
+    echo.api_status = status
+    config = settings(platform, mode, echo.url)
+    settings_name = "salesforce" if platform.startswith("salesforce") else platform
+    request = jsonutil.loads((EXAMPLES / f"{platform}.json").read_text())
+    cassette = tmp_path / "echo.yaml"
+    with Client(config={settings_name: config}, env={}) as client:
+        with make_vcr("all", {}, client.scrubber).use_cassette(str(cassette)):
+            try:
+                client.send(request, platform)
+            except CancelkitError:
+                pass
+    text = cassette.read_text()
+    assert "interactions" in text and echo.url in text  # something was recorded
+    assert leaks(text, secrets_of(config)) == []
+
+
+def test_authenticators_never_print_a_credential() -> None:
+    from cancelkit.core.auth import StaticHeaders
+    from cancelkit.core.client import Client as _Client
+
+    secret = canary("repr")
+    assert secret not in repr(StaticHeaders({"Authorization": f"Bearer {secret}"}))
+    client = _Client(config={"mirakl": {"access_token": secret}}, env={})
+    settings_ = client.settings("mirakl")
+    sender = client._sender(client.registry.platform("mirakl"), settings_)
+    assert secret not in repr(sender.authenticator)
+    assert secret not in repr(settings_)
