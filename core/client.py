@@ -22,19 +22,19 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from . import answers
 from .adapter import PlatformAdapter
 from .auth import mask_repr
 from .config import Settings, load_settings
 from .errors import ConfigurationError, PluginError
 from .http import HttpCall
 from .model import CancelRequest, CancelResult
-from .outcomes import rate_limited_result
 from .ratelimit import SlidingWindowLimiter
 from .registry import PluginRegistry
 from .sandbox.isolation import SANDBOX_READ_TIMEOUT, SandboxConfig
 from .schemas import load_request
 from .secrets import Scrubber, install_log_filter
-from .sending import Delivery, RetryPolicy, Sender
+from .sending import RetryPolicy, Sender
 from .wire import GuardedSession
 
 #: (connect, read) seconds; override per platform with the ``timeout`` setting.
@@ -142,7 +142,7 @@ class Client:
             settings = self.settings(platform)
             call = self._translate(prepared, adapter, settings)
             delivery = self._sender(adapter, settings).deliver(call)
-            result = self._send_result(prepared, adapter, delivery)
+            result = answers.send_result(self.registry.hook, prepared, adapter, delivery)
             warnings = tuple(adapter.warnings(prepared))
             if warnings:
                 result = _add_warnings(result, warnings)
@@ -155,7 +155,8 @@ class Client:
             settings = self.settings(platform)
             call = adapter.status_call(tracking_id, settings)
             delivery = self._sender(adapter, settings).deliver(call, read_only=True)
-            return self._release(self._status_result(tracking_id, adapter, delivery), call, adapter)
+            result = answers.status_result(self.registry.hook, tracking_id, adapter, delivery)
+            return self._release(result, call, adapter)
 
     def wait(
         self, result: CancelResult, *, timeout: float = 600.0, interval: float | None = None
@@ -234,72 +235,6 @@ class Client:
         )
         return result
 
-    def _send_result(
-        self, request: CancelRequest, adapter: PlatformAdapter, delivery: Delivery
-    ) -> CancelResult:
-        """The canonical result: core's verdict, or the adapter's reading of an answer."""
-        result = self._read_send(request, adapter, delivery)
-        return _with_response_details(result, adapter, delivery)
-
-    def _read_send(
-        self, request: CancelRequest, adapter: PlatformAdapter, delivery: Delivery
-    ) -> CancelResult:
-        status = delivery.response.status if delivery.response else None
-        if delivery.verdict == "rate_limited":
-            assert status is not None
-            return rate_limited_result(adapter.name, request, status, delivery.retry_after)
-        if delivery.verdict != "answer" or delivery.response is None:
-            why = delivery.reason or "no answer"
-            result = adapter.unknown(request, why, status, delivery.sends)
-            if delivery.location:
-                result = replace(result, details={**result.details, "location": delivery.location})
-            return result
-        try:
-            result = self.registry.hook.cancelkit_normalise(
-                request=request, response=delivery.response, platform=adapter
-            )
-        except Exception as error:  # the cancel was sent: never lose it to a bug
-            return adapter.unknown(request, _unreadable(error), status, delivery.sends)
-        if not isinstance(result, CancelResult):
-            why = f"cancelkit_normalise returned {result!r}"
-            return adapter.unknown(request, why, status, delivery.sends)
-        return result
-
-    def _status_result(
-        self, tracking_id: str, adapter: PlatformAdapter, delivery: Delivery
-    ) -> CancelResult:
-        """The canonical status: unknown unless the adapter could read an answer."""
-        result = self._read_status(tracking_id, adapter, delivery)
-        return _with_response_details(result, adapter, delivery)
-
-    def _read_status(
-        self, tracking_id: str, adapter: PlatformAdapter, delivery: Delivery
-    ) -> CancelResult:
-        status = delivery.response.status if delivery.response else None
-        if delivery.verdict == "answer" and delivery.response is not None:
-            try:
-                result = self.registry.hook.cancelkit_normalise_status(
-                    tracking_id=tracking_id, response=delivery.response, platform=adapter
-                )
-                if isinstance(result, CancelResult):
-                    return result
-                why = f"cancelkit_normalise_status returned {result!r}"
-            except Exception as error:  # a plugin bug must not hide the answer's status
-                why = _unreadable(error)
-        elif delivery.verdict == "rate_limited":
-            wait = f" after {delivery.retry_after:g} s" if delivery.retry_after is not None else ""
-            why = f"the status call was rate limited; ask again{wait}"
-        else:
-            why = delivery.reason or "no answer"
-        return CancelResult(
-            platform=adapter.name,
-            outcome="unknown",
-            tracking_id=tracking_id,
-            http_status=status,
-            retry_after=delivery.retry_after,
-            message=f"status unavailable: {why}; ask again later",
-        )
-
     def _sender(self, adapter: PlatformAdapter, settings: Settings) -> Sender:
         key = f"{adapter.name}:{sorted(settings.items())!r}"
         if key not in self._senders:
@@ -326,10 +261,6 @@ class Client:
         return list(self.registry.hook.cancelkit_before_send(call=call, platform=adapter))
 
 
-def _unreadable(error: Exception) -> str:
-    return f"the answer could not be read ({type(error).__name__}: {error})"
-
-
 def _limiter_for(
     adapter: PlatformAdapter, settings: Settings, call: HttpCall
 ) -> SlidingWindowLimiter | None:
@@ -347,18 +278,6 @@ def _timeout(settings: Settings) -> tuple[float, float]:
             f"{settings.platform}: timeout must be seconds, got {raw!r}"
         ) from None
     return (min(DEFAULT_TIMEOUT[0], read), read)
-
-
-def _with_response_details(
-    result: CancelResult, adapter: PlatformAdapter, delivery: Delivery
-) -> CancelResult:
-    if delivery.response is None:
-        return result
-    try:
-        extras = adapter.response_details(delivery.response)
-    except Exception:  # extras are nice to have; a bug there must not lose the result
-        return result
-    return replace(result, details={**extras, **result.details}) if extras else result
 
 
 def _add_warnings(result: CancelResult, warnings: tuple[str, ...]) -> CancelResult:

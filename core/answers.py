@@ -1,0 +1,99 @@
+"""From a delivery to the canonical result: core's verdict, or the adapter's reading.
+
+:mod:`cancelkit.core.sending` decides what happened on the wire; this module
+turns that verdict into the :class:`CancelResult` a user sees. Only an
+``answer`` verdict reaches a plugin (``cancelkit_normalise`` /
+``cancelkit_normalise_status``); whatever the plugin does with it - raising,
+returning something odd - the call was sent, so the outcome is never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from .adapter import PlatformAdapter
+from .model import CancelRequest, CancelResult
+from .outcomes import rate_limited_result
+from .sending import Delivery
+
+
+def send_result(
+    hook: Any, request: CancelRequest, adapter: PlatformAdapter, delivery: Delivery
+) -> CancelResult:
+    """The result of a cancel call, with the adapter's response details added."""
+    status = delivery.response.status if delivery.response else None
+    if delivery.verdict == "rate_limited":
+        assert status is not None
+        result = rate_limited_result(adapter.name, request, status, delivery.retry_after)
+    elif delivery.verdict != "answer" or delivery.response is None:
+        result = adapter.unknown(request, delivery.reason or "no answer", status, delivery.sends)
+        if delivery.location:
+            result = replace(result, details={**result.details, "location": delivery.location})
+    else:
+        response = delivery.response
+        result = _read(
+            lambda: hook.cancelkit_normalise(request=request, response=response, platform=adapter),
+            "cancelkit_normalise",
+            lambda why: adapter.unknown(request, why, status, delivery.sends),
+        )
+    return _with_response_details(result, adapter, delivery)
+
+
+def status_result(
+    hook: Any, tracking_id: str, adapter: PlatformAdapter, delivery: Delivery
+) -> CancelResult:
+    """The result of a status call: unknown unless the adapter could read an answer."""
+    status = delivery.response.status if delivery.response else None
+
+    def unknown(why: str) -> CancelResult:
+        return CancelResult(
+            platform=adapter.name,
+            outcome="unknown",
+            tracking_id=tracking_id,
+            http_status=status,
+            retry_after=delivery.retry_after,
+            message=f"status unavailable: {why}; ask again later",
+        )
+
+    if delivery.verdict == "answer" and delivery.response is not None:
+        response = delivery.response
+        result = _read(
+            lambda: hook.cancelkit_normalise_status(
+                tracking_id=tracking_id, response=response, platform=adapter
+            ),
+            "cancelkit_normalise_status",
+            unknown,
+        )
+    elif delivery.verdict == "rate_limited":
+        wait = f" after {delivery.retry_after:g} s" if delivery.retry_after is not None else ""
+        result = unknown(f"the status call was rate limited; ask again{wait}")
+    else:
+        result = unknown(delivery.reason or "no answer")
+    return _with_response_details(result, adapter, delivery)
+
+
+def _read(
+    ask: Callable[[], Any], hook_name: str, unknown: Callable[[str], CancelResult]
+) -> CancelResult:
+    """The plugin's reading of an answer; a raising or odd plugin gives ``unknown``."""
+    try:
+        result = ask()
+    except Exception as error:  # the call was sent: never lose it to a plugin bug
+        return unknown(f"the answer could not be read ({type(error).__name__}: {error})")
+    if not isinstance(result, CancelResult):
+        return unknown(f"{hook_name} returned {result!r}")
+    return result
+
+
+def _with_response_details(
+    result: CancelResult, adapter: PlatformAdapter, delivery: Delivery
+) -> CancelResult:
+    if delivery.response is None:
+        return result
+    try:
+        extras = adapter.response_details(delivery.response)
+    except Exception:  # extras are nice to have; a bug there must not lose the result
+        return result
+    return replace(result, details={**extras, **result.details}) if extras else result
