@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -79,12 +80,24 @@ def check_headers(headers: Any) -> None:
             )
 
 
+class _AsPrepared(requests.auth.AuthBase):
+    """Leaves a request's headers as cancelkit set them (set, it turns netrc lookup off)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class GuardedSession(requests.Session):
     """A ``requests.Session`` that checks every request before sending it."""
 
     def __init__(self, *, loopback_only: bool = False, user_agent: str | None = None):
         super().__init__()
         self.loopback_only = loopback_only
+        if loopback_only:
+            # No proxy from the environment: sandbox traffic stays on loopback.
+            self.trust_env = False
+        # Never a credential from ~/.netrc: requests would replace our Authorization.
+        self.auth = _AsPrepared()
         if user_agent:
             self.headers["User-Agent"] = user_agent
         # urllib3 must never resend on its own: a cancel sent twice is worse than none.
