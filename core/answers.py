@@ -34,7 +34,7 @@ def send_result(
     else:
         response = delivery.response
         result = _read(
-            lambda: hook.cancelkit_normalise(request=request, response=response, platform=adapter),
+            lambda: hook.cancelkit_normalise(request=request, response=response, adapter=adapter),
             "cancelkit_normalise",
             lambda why: adapter.unknown(request, why, status, delivery.sends),
         )
@@ -61,7 +61,7 @@ def status_result(
         response = delivery.response
         result = _read(
             lambda: hook.cancelkit_normalise_status(
-                tracking_id=tracking_id, response=response, platform=adapter
+                tracking_id=tracking_id, response=response, adapter=adapter
             ),
             "cancelkit_normalise_status",
             unknown,

@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-
-import requests
+from typing import TYPE_CHECKING
 
 from . import jsonutil
 from .errors import AuthenticationError, TransportError
 from .http import HttpCall
+
+if TYPE_CHECKING:  # requests loads only when something is sent, not for translate
+    import requests
 
 #: Refresh this many seconds before the platform says the token expires.
 EXPIRY_MARGIN_SECONDS = 60.0
@@ -115,7 +117,7 @@ class ClientCredentialsToken(Authenticator):
         )
         try:
             response = session.post(self.token_url, timeout=self._timeout, **kwargs)
-        except requests.RequestException as error:
+        except _request_exception() as error:
             raise TransportError(
                 f"{self._platform}: could not reach the token endpoint {self.token_url} "
                 f"({type(error).__name__}); nothing was sent"
@@ -147,6 +149,12 @@ def _seconds(value: object, default: float | None) -> float | None:
         return float(value)
     except ValueError:
         return default
+
+
+def _request_exception() -> type[Exception]:
+    import requests
+
+    return requests.RequestException
 
 
 def _json_or_none(response: requests.Response) -> object:

@@ -15,23 +15,23 @@ from .model import CancelRequest, CancelResult
 
 @hookimpl(trylast=True)
 def cancelkit_translate(
-    request: CancelRequest, platform: PlatformAdapter, config: Settings
+    request: CancelRequest, adapter: PlatformAdapter, settings: Settings
 ) -> HttpCall:
     """Ask the adapter for its call."""
-    return platform.translate(request, config)
+    return adapter.translate(request, settings)
 
 
 @hookimpl(trylast=True)
 def cancelkit_normalise(
-    request: CancelRequest, response: HttpResponse, platform: PlatformAdapter
+    request: CancelRequest, response: HttpResponse, adapter: PlatformAdapter
 ) -> CancelResult:
     """Ask the adapter to read the answer."""
-    return platform.normalise(request, response)
+    return adapter.normalise(request, response)
 
 
 @hookimpl(trylast=True)
 def cancelkit_normalise_status(
-    tracking_id: str, response: HttpResponse, platform: PlatformAdapter
+    tracking_id: str, response: HttpResponse, adapter: PlatformAdapter
 ) -> CancelResult:
     """Ask the adapter to read the status answer."""
-    return platform.normalise_status(tracking_id, response)
+    return adapter.normalise_status(tracking_id, response)

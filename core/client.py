@@ -12,7 +12,6 @@ before it leaves (see :mod:`cancelkit.core.secrets`).
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -20,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import answers
 from .adapter import PlatformAdapter
@@ -29,13 +28,13 @@ from .config import Settings, load_settings
 from .errors import ConfigurationError, PluginError
 from .http import HttpCall
 from .model import CancelRequest, CancelResult
-from .ratelimit import SlidingWindowLimiter
 from .registry import PluginRegistry
 from .sandbox.isolation import SANDBOX_READ_TIMEOUT, SandboxConfig
 from .schemas import load_request
 from .secrets import Scrubber, install_log_filter
-from .sending import RetryPolicy, Sender
-from .wire import GuardedSession
+
+if TYPE_CHECKING:
+    from .sending import RetryPolicy, Sender
 
 #: (connect, read) seconds; override per platform with the ``timeout`` setting.
 DEFAULT_TIMEOUT = (5.0, 30.0)
@@ -69,7 +68,8 @@ class Client:
         self._env: Mapping[str, str] = {} if self.sandbox else (os.environ if env is None else env)
         self._config_path = config_path
         self._profile = profile
-        self.policy = policy or RetryPolicy()
+        #: Retry bounds (``RetryPolicy()`` when None, created with the first sender).
+        self.policy = policy
         self._sleep = sleep
         self._clock = clock
         self._senders: dict[str, Sender] = {}
@@ -89,7 +89,10 @@ class Client:
 
         In sandbox mode only the sandbox's settings count.
         """
-        adapter = self.registry.platform(platform)
+        with self._scrubbed():
+            return self._settings(self.registry.platform(platform))
+
+    def _settings(self, adapter: PlatformAdapter) -> Settings:
         name = adapter.settings_name or adapter.name
         explicit = dict(self._explicit.get(adapter.name) or self._explicit.get(name) or {})
         declared = {s.name for s in adapter.capabilities.settings}
@@ -127,7 +130,7 @@ class Client:
         with self._scrubbed():
             adapter = self.registry.platform(platform)
             prepared = self._prepare(request, adapter)
-            call = self._translate(prepared, adapter, self.settings(platform))
+            call = self._translate(prepared, adapter, self._settings(adapter))
             return self.scrubber.scrub_value(call)
 
     def send(self, request: CancelRequest | Mapping[str, Any], platform: str) -> CancelResult:
@@ -138,8 +141,8 @@ class Client:
         """
         with self._scrubbed():
             adapter = self.registry.platform(platform)
+            settings = self._settings(adapter)
             prepared = self._prepare(request, adapter)
-            settings = self.settings(platform)
             call = self._translate(prepared, adapter, settings)
             delivery = self._sender(adapter, settings).deliver(call)
             result = answers.send_result(self.registry.hook, prepared, adapter, delivery)
@@ -152,7 +155,7 @@ class Client:
         """The current state of an asynchronous cancellation."""
         with self._scrubbed():
             adapter = self.registry.platform(platform)
-            settings = self.settings(platform)
+            settings = self._settings(adapter)
             call = adapter.status_call(tracking_id, settings)
             delivery = self._sender(adapter, settings).deliver(call, read_only=True)
             result = answers.status_result(self.registry.hook, tracking_id, adapter, delivery)
@@ -170,7 +173,7 @@ class Client:
             return result
         adapter = self.registry.platform(result.platform)
         with self._scrubbed():
-            interval = interval or adapter.poll_interval(self.settings(result.platform))
+            interval = interval or adapter.poll_interval(self._settings(adapter))
         factor, ceiling = adapter.poll_backoff()
         deadline = self._clock() + timeout
         current = result
@@ -200,9 +203,7 @@ class Client:
     ) -> CancelRequest:
         loaded = load_request(request)
         adapter.validate(loaded)
-        replacements = self.registry.hook.cancelkit_prepare_request(
-            request=loaded, platform=adapter
-        )
+        replacements = self.registry.hook.cancelkit_prepare_request(request=loaded, adapter=adapter)
         replacement = next((r for r in replacements if r is not None), None)
         if replacement is None or replacement is loaded:
             return loaded
@@ -219,7 +220,7 @@ class Client:
         self, request: CancelRequest, adapter: PlatformAdapter, settings: Settings
     ) -> HttpCall:
         call = self.registry.hook.cancelkit_translate(
-            request=request, platform=adapter, config=settings
+            request=request, adapter=adapter, settings=settings
         )
         if not isinstance(call, HttpCall):
             raise PluginError(f"{adapter.name}: cancelkit_translate returned {call!r}")
@@ -231,40 +232,33 @@ class Client:
         """Scrub the result, show it to observers, hand it back."""
         result = self.scrubber.scrub_value(result)
         self.registry.hook.cancelkit_after_result(
-            result=result, call=self.scrubber.scrub_value(call), platform=adapter
+            result=result, call=self.scrubber.scrub_value(call), adapter=adapter
         )
         return result
 
     def _sender(self, adapter: PlatformAdapter, settings: Settings) -> Sender:
+        """The sender for this platform and these settings (sessions and tokens reused)."""
         key = f"{adapter.name}:{sorted(settings.items())!r}"
         if key not in self._senders:
+            from .sending import RetryPolicy, Sender  # requests loads here, not for translate
+            from .wire import GuardedSession
+
             session = GuardedSession(
                 loopback_only=self.sandbox, user_agent=f"cancelkit/{version('cancelkit')}"
             )
             self._senders[key] = Sender(
                 adapter,
+                settings,
                 session,
                 mask_repr(adapter.authenticator(settings, self._clock)),
+                hooks=self.registry.hook,
                 timeout=_timeout(settings),
-                policy=self.policy,
+                policy=self.policy or RetryPolicy(),
                 scrubber=self.scrubber,
                 sleep=self._sleep,
                 clock=self._clock,
-                before_send=functools.partial(self._before_send, adapter),
-                limiter_for=functools.partial(_limiter_for, adapter, settings),
             )
         return self._senders[key]
-
-    def _before_send(
-        self, adapter: PlatformAdapter, call: HttpCall
-    ) -> list[Mapping[str, str] | None]:
-        return list(self.registry.hook.cancelkit_before_send(call=call, platform=adapter))
-
-
-def _limiter_for(
-    adapter: PlatformAdapter, settings: Settings, call: HttpCall
-) -> SlidingWindowLimiter | None:
-    return adapter.rate_limiter(call, settings)
 
 
 def _timeout(settings: Settings) -> tuple[float, float]:

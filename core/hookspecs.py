@@ -63,7 +63,7 @@ def cancelkit_cassette_scenarios() -> Sequence[Scenario]:
 
 @hookspec
 def cancelkit_prepare_request(
-    request: CancelRequest, platform: PlatformAdapter
+    request: CancelRequest, adapter: PlatformAdapter
 ) -> CancelRequest | None:
     """Validate or enrich a canonical request before it is translated.
 
@@ -71,69 +71,94 @@ def cancelkit_prepare_request(
     platform's own checks passed. Raise
     :class:`~cancelkit.errors.InvalidRequestError` to refuse the request (nothing
     is sent). Return a replacement request to enrich it, or ``None`` to leave it.
-    All implementations are called; when several return a replacement, the one
-    called first wins (use ``tryfirst`` to be that one).
+    A replacement passes the same checks as the original. All implementations are
+    called; when several return a replacement, the one called first wins (use
+    ``tryfirst`` to be that one).
+
+    :param request: the canonical request, already checked.
+    :param adapter: the platform adapter the request is for (``adapter.name`` is
+        the platform's name).
     """
 
 
 @hookspec(firstresult=True)
 def cancelkit_translate(
-    request: CancelRequest, platform: PlatformAdapter, config: Settings
+    request: CancelRequest, adapter: PlatformAdapter, settings: Settings
 ) -> HttpCall | None:
     """Turn the canonical request into the platform's exact HTTP call.
 
-    Called by ``translate``, ``send`` and ``send --dry-run`` with the prepared
-    request and the platform's resolved settings. First result wins. The
-    built-in implementation (``trylast``) asks ``platform.translate(request,
-    config)``; a plugin may take over a platform's translation with ``tryfirst``.
+    Called by ``translate``, ``send`` and ``send --dry-run``. First result wins.
+    The built-in implementation (``trylast``) asks ``adapter.translate(request,
+    settings)``; a plugin may take over a platform's translation with ``tryfirst``.
     The returned call must hold no secrets: auth headers carry ``***``
     placeholders that are filled at send time.
+
+    :param request: the prepared canonical request.
+    :param adapter: the platform adapter.
+    :param settings: the platform's resolved settings (secrets included; never
+        put one in the call).
     """
 
 
 @hookspec
-def cancelkit_before_send(call: HttpCall, platform: PlatformAdapter) -> Mapping[str, str] | None:
+def cancelkit_before_send(call: HttpCall, adapter: PlatformAdapter) -> Mapping[str, str] | None:
     """Observe a call just before it is sent; optionally add headers.
 
-    Called by ``send`` and ``status`` once per HTTP attempt, with the call as
-    translated (secrets masked). Return a mapping of extra headers to inject (for
-    tracing, say) or ``None``. All implementations are called; a raising observer
-    aborts the send before anything leaves the machine.
+    Called by ``send`` and ``status`` once per HTTP attempt. Return a mapping of
+    extra headers to inject (for tracing, say) or ``None``. All implementations are
+    called; a raising observer aborts the send before anything leaves the machine.
+
+    :param call: the call as translated (secrets masked).
+    :param adapter: the platform adapter.
     """
 
 
 @hookspec(firstresult=True)
 def cancelkit_normalise(
-    request: CancelRequest, response: HttpResponse, platform: PlatformAdapter
+    request: CancelRequest, response: HttpResponse, adapter: PlatformAdapter
 ) -> CancelResult | None:
     """Turn the platform's answer to a cancel call into the canonical result.
 
-    Called by ``send`` once the platform answered (after any retries), except for
-    401/403, which raise an authentication error, and answers that leave the
-    outcome unknown. First result wins; the built-in implementation
-    (``trylast``) asks ``platform.normalise``. Never raise for a business refusal:
-    return an outcome of ``rejected``. If an implementation raises anyway, the call
-    was already sent, so the result is ``unknown`` (never resent), not an error.
+    Called by ``send`` only for answers core could not classify itself: a readable
+    success body or the platform's own error body. Core has already dealt with
+    401/403 (an authentication error), 429 and 503 with ``Retry-After`` (retried,
+    then rate limited), redirects, 5xx and unreadable bodies (unknown).
+    First result wins; the built-in implementation (``trylast``) asks
+    ``adapter.normalise``. Never raise for a business refusal: return an outcome
+    of ``rejected``. If an implementation raises anyway, the call was already
+    sent, so the result is ``unknown`` (never resent), not an error.
+
+    :param request: the canonical request that was sent.
+    :param response: the platform's answer.
+    :param adapter: the platform adapter.
     """
 
 
 @hookspec(firstresult=True)
 def cancelkit_normalise_status(
-    tracking_id: str, response: HttpResponse, platform: PlatformAdapter
+    tracking_id: str, response: HttpResponse, adapter: PlatformAdapter
 ) -> CancelResult | None:
     """Turn the platform's answer to a status call into the canonical result.
 
-    Called by ``status`` (and each poll of ``send --wait``) with the tracking id
-    and the answer. First result wins; the built-in implementation (``trylast``) asks
-    ``platform.normalise_status``.
+    Called by ``status`` (and each poll of ``send --wait``), for answers core
+    could not classify itself (as for :func:`cancelkit_normalise`).
+    First result wins; the built-in implementation (``trylast``) asks
+    ``adapter.normalise_status``.
+
+    :param tracking_id: the id the asynchronous cancel was accepted under.
+    :param response: the platform's answer to the status call.
+    :param adapter: the platform adapter.
     """
 
 
 @hookspec
-def cancelkit_after_result(result: CancelResult, call: HttpCall, platform: PlatformAdapter) -> None:
+def cancelkit_after_result(result: CancelResult, call: HttpCall, adapter: PlatformAdapter) -> None:
     """Observe every canonical result (audit logs, metrics).
 
     Called after ``send`` or ``status`` produced a result, including ``unknown``
-    and ``rejected`` ones, with the call as translated (secrets masked). Return
-    values are ignored.
+    and ``rejected`` ones. Return values are ignored.
+
+    :param result: the canonical result, secrets scrubbed.
+    :param call: the call as translated (secrets masked).
+    :param adapter: the platform adapter.
     """

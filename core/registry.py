@@ -1,12 +1,15 @@
-"""The plugin manager: loads plugins from entry points, keeps going past broken ones.
+"""The plugin manager: built-in plugins, then entry points; keeps going past broken ones.
 
-Like datasette's ``datasette plugins``: every plugin that failed to import or to
-register is remembered with the reason, so ``cancelkit platforms`` can show it,
-while all the others keep working.
+Built-in platforms register in-process from :data:`BUILTIN_PLUGINS` (as datasette's
+``DEFAULT_PLUGINS``), so no installed metadata can lose them; outside plugins come
+from the ``cancelkit.plugins`` entry point group. Like ``datasette plugins``: every
+plugin that failed to import or to register is remembered with the reason, so
+``cancelkit platforms`` can show it, while all the others keep working.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -21,6 +24,15 @@ from .errors import UnknownPlatformError
 from .sandbox.emulator import Emulator
 
 ENTRY_POINT_GROUP = "cancelkit.plugins"
+
+#: The built-in platform plugins, registered before any entry point. Each is
+#: registered under its folder's name (``cancelkit.plugins.<name>.plugin``).
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "cancelkit.plugins.mirakl.plugin",
+    "cancelkit.plugins.salesforce.plugin",
+    "cancelkit.plugins.carriyo.plugin",
+    "cancelkit.plugins.aboutyou.plugin",
+)
 
 
 @dataclass(frozen=True)
@@ -43,19 +55,43 @@ class LoadedPlugin:
 class PluginRegistry:
     """Plugins, the platforms they provide, and the ones that failed to load."""
 
-    def __init__(self, entry_points_to_load: Iterable[EntryPoint] | None = None):
+    def __init__(
+        self,
+        entry_points_to_load: Iterable[EntryPoint] | None = None,
+        builtin_plugins: Iterable[str] = BUILTIN_PLUGINS,
+    ):
+        """Register ``builtin_plugins`` (module names), then ``entry_points_to_load``.
+
+        ``entry_points_to_load`` defaults to the installed ``cancelkit.plugins``
+        entry points; pass ``()`` for the built-in platforms only.
+        """
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.pm.register(builtin_hooks, name="cancelkit.core.builtin_hooks")
         self.loaded: list[LoadedPlugin] = []
-        #: platform name -> the plugin (entry point name) that provides it
+        #: platform name -> the plugin (built-in or entry point name) that provides it
         self.providers: dict[str, str] = {}
         self.broken: list[BrokenPlugin] = []
         self._platforms: dict[str, PlatformAdapter] | None = None
+        builtin_modules = tuple(builtin_plugins)
+        for module_name in builtin_modules:
+            self._load_builtin(module_name)
         if entry_points_to_load is None:
             entry_points_to_load = entry_points(group=ENTRY_POINT_GROUP)
         for entry_point in entry_points_to_load:
-            self._load(entry_point)
+            # Metadata of an older install may still list the built-ins as entry
+            # points: they are registered already, and must not be twice.
+            if entry_point.module not in builtin_modules:
+                self._load(entry_point)
+
+    def _load_builtin(self, module_name: str) -> None:
+        name = module_name.removesuffix(".plugin").rsplit(".", 1)[-1]  # plugins.<name>.plugin
+        try:
+            plugin = importlib.import_module(module_name)
+        except Exception as error:  # a broken built-in is reported like any plugin
+            self.broken.append(BrokenPlugin(name, module_name, _why(error)))
+            return
+        self.register(plugin, name, module_name)
 
     def _load(self, entry_point: EntryPoint) -> None:
         try:

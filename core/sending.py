@@ -25,7 +25,7 @@ reaches the adapter's ``normalise``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -36,9 +36,9 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError
 from . import wire
 from .adapter import PlatformAdapter
 from .auth import Authenticator
+from .config import Settings
 from .errors import AuthenticationError, TransportError
 from .http import HttpCall, HttpResponse
-from .ratelimit import SlidingWindowLimiter
 from .secrets import Scrubber
 
 Verdict = Literal["answer", "unknown", "rate_limited", "redirect"]
@@ -73,32 +73,33 @@ class Delivery:
 
 
 class Sender:
-    """Performs calls for one platform over one connection-reusing session."""
+    """Performs calls for one platform, with its settings, over one reusing session."""
 
     def __init__(
         self,
         adapter: PlatformAdapter,
+        settings: Settings,
         session: requests.Session,
         authenticator: Authenticator,
         *,
+        hooks: Any,
         timeout: tuple[float, float],
         policy: RetryPolicy,
         scrubber: Scrubber | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        before_send: Callable[[HttpCall], list[Mapping[str, str] | None]] = lambda call: [],
-        limiter_for: Callable[[HttpCall], SlidingWindowLimiter | None] = lambda call: None,
     ):
         self.adapter = adapter
+        self.settings = settings
         self.session = session
         self.authenticator = authenticator
+        #: The plugin manager's hook relay (for ``cancelkit_before_send``).
+        self.hooks = hooks
         self.timeout = timeout
         self.policy = policy
         self.scrubber = scrubber or Scrubber()
         self.sleep = sleep
         self.clock = clock
-        self.before_send = before_send
-        self.limiter_for = limiter_for
 
     def deliver(self, call: HttpCall, *, read_only: bool = False) -> Delivery:
         """Send ``call`` under the rules above; ``read_only`` marks a status call."""
@@ -160,12 +161,12 @@ class Sender:
 
     def _attempt(self, call: HttpCall, *, refresh: bool) -> tuple[HttpResponse | None, str]:
         extra: dict[str, str] = {}
-        for headers in self.before_send(call):
+        for headers in self.hooks.cancelkit_before_send(call=call, adapter=self.adapter):
             extra.update(headers or {})
         auth = self.authenticator.headers(self.session, refresh=refresh)
         self.scrubber.add_headers(auth)
         call = self.authenticator.rebase(call)
-        limiter = self.limiter_for(call)
+        limiter = self.adapter.rate_limiter(call, self.settings)
         if limiter is not None:  # every attempt counts against the platform's limit
             limiter.acquire(self.clock, self.sleep)
         prepared = wire.prepare(

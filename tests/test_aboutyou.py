@@ -181,7 +181,7 @@ class Requests:
         self.posts = 0
 
     @hookimpl
-    def cancelkit_before_send(self, call, platform):
+    def cancelkit_before_send(self, call, adapter):
         if call.method == "POST":
             self.posts += 1
 
@@ -250,7 +250,7 @@ def test_never_more_than_50_cancels_a_minute_however_many_are_sent(sandbox) -> N
 
     class Stamp:
         @hookimpl
-        def cancelkit_after_result(self, result, call, platform):
+        def cancelkit_after_result(self, result, call, adapter):
             sent_at.append(clock.now)
 
     registry = cancelkit.PluginRegistry()

@@ -108,6 +108,9 @@ def test_every_hookspec_is_documented() -> None:
         assert "Called" in doc, name
         firstresult = getattr(registry.hook, name).spec.opts["firstresult"]
         assert ("First result wins" in doc) == firstresult, name
+        # Every parameter is documented by name (as datasette's test_docs checks).
+        for parameter in inspect.signature(getattr(hookspecs, name)).parameters:
+            assert f":param {parameter}:" in doc, (name, parameter)
 
 
 # -- hooks in action, against the echo platform in the sandbox -----------------
@@ -135,13 +138,13 @@ def test_before_send_can_inject_headers_and_after_result_observes(echo_setup) ->
 
     class Observer:
         @hookimpl
-        def cancelkit_before_send(self, call, platform):
+        def cancelkit_before_send(self, call, adapter):
             assert call.headers["X-Api-Key"] == "***"  # observers never see secrets
             return {"X-Trace-Id": "trace-1"}
 
         @hookimpl
-        def cancelkit_after_result(self, result, call, platform):
-            seen.append((platform.name, result.outcome, call.url))
+        def cancelkit_after_result(self, result, call, adapter):
+            seen.append((adapter.name, result.outcome, call.url))
 
     registry.register(Observer(), "observer")
     assert client.send(ECHO_REQUEST, "echo").outcome == "cancelled"
@@ -156,8 +159,8 @@ def test_translate_can_be_taken_over_with_tryfirst(echo_setup) -> None:
 
     class Override:
         @hookimpl(tryfirst=True)
-        def cancelkit_translate(self, request, platform, config):
-            call = platform.translate(request, config)
+        def cancelkit_translate(self, request, adapter, settings):
+            call = adapter.translate(request, settings)
             return type(call)(call.method, call.url + "-v2", call.headers, call.body)
 
     registry.register(Override(), "override")
@@ -169,7 +172,7 @@ def test_prepare_request_can_refuse_or_enrich(echo_setup) -> None:
 
     class Policy:
         @hookimpl
-        def cancelkit_prepare_request(self, request, platform):
+        def cancelkit_prepare_request(self, request, adapter):
             if request.order_id == "FROZEN":
                 raise InvalidRequestError("order_id: frozen by policy")
             from dataclasses import replace
@@ -193,7 +196,7 @@ def test_a_normaliser_that_raises_after_sending_gives_unknown_not_a_crash(echo_s
 
     class Buggy:
         @hookimpl(tryfirst=True)
-        def cancelkit_normalise(self, request, response, platform):
+        def cancelkit_normalise(self, request, response, adapter):
             raise KeyError("surprise")
 
     registry.register(Buggy(), "buggy")

@@ -16,20 +16,30 @@ from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from cancelkit.core.adapter import Capabilities, PlatformAdapter
-from cancelkit.core.auth import Authenticator, StaticHeaders
-from cancelkit.core.config import Setting, Settings
-from cancelkit.core.errors import FieldError
-from cancelkit.core.http import MASK, HttpCall, HttpResponse, join_url, json_headers
-from cancelkit.core.model import (
+from cancelkit.plugin import (
+    MASK,
+    Authenticator,
     CancelRequest,
     CancelResult,
+    Capabilities,
+    FieldError,
+    HttpCall,
+    HttpResponse,
     LineResult,
     Outcome,
+    PlatformAdapter,
     ResultError,
+    Setting,
+    Settings,
+    SlidingWindowLimiter,
+    StaticHeaders,
+    accepted_result,
+    combined_outcome,
+    join_url,
+    json_headers,
+    rejected_result,
+    shared_limiter,
 )
-from cancelkit.core.outcomes import accepted_result, combined_outcome, rejected_result
-from cancelkit.core.ratelimit import SlidingWindowLimiter, shared_limiter
 
 DEFAULT_BASE_URL = "https://partner.aboutyou.com/api/v1"
 API_KEY_HEADER = {"X-API-Key": MASK}

@@ -28,8 +28,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from cancelkit.core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
-from cancelkit.core.sandbox.faults import Fault
+from cancelkit.plugin import Emulator, EmuRequest, EmuResponse, Fault
 
 from .adapter import CANCEL_LIMIT_PER_MINUTE, DEFAULT_BASE_URL, RESULTS_LIMIT_PER_MINUTE
 

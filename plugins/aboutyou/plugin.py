@@ -1,28 +1,33 @@
-"""The ``aboutyou`` plugin: adapter, emulator and cassette scenarios."""
+"""The ``aboutyou`` plugin: the About You adapter; its emulator and scenarios on demand.
+
+The emulator and the cassette scenarios are imported inside their hooks, so
+``translate`` and ``send`` never load them.
+"""
 
 from __future__ import annotations
 
-from cancelkit.core.cassettes import Scenario
-from cancelkit.core.hookspecs import hookimpl
+from cancelkit.plugin import Emulator, PlatformAdapter, Scenario, hookimpl
 
 from .adapter import AboutYouAdapter
-from .emulator import AboutYouEmulator
-from .scenarios import SCENARIOS
 
 
 @hookimpl
-def cancelkit_platforms() -> list[AboutYouAdapter]:
+def cancelkit_platforms() -> list[PlatformAdapter]:
     """About You Sellers Center."""
     return [AboutYouAdapter()]
 
 
 @hookimpl
-def cancelkit_sandbox_emulators() -> list[AboutYouEmulator]:
+def cancelkit_sandbox_emulators() -> list[Emulator]:
     """A fresh About You emulator."""
+    from .emulator import AboutYouEmulator
+
     return [AboutYouEmulator()]
 
 
 @hookimpl
 def cancelkit_cassette_scenarios() -> list[Scenario]:
     """Recorded About You stories (see scenarios.py)."""
-    return SCENARIOS
+    from .scenarios import SCENARIOS
+
+    return list(SCENARIOS)

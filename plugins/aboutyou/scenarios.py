@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cancelkit.core.cassettes import Scenario, ScenarioContext
-from cancelkit.core.model import CancelResult
+from cancelkit.plugin import CancelResult, Scenario, ScenarioContext
 
 
 def request(*item_ids: int) -> dict[str, Any]:

@@ -11,18 +11,29 @@ from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from cancelkit.core.adapter import Capabilities, PlatformAdapter
-from cancelkit.core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
-from cancelkit.core.config import Setting, Settings
-from cancelkit.core.errors import ConfigurationError, FieldError
-from cancelkit.core.http import BEARER, MASK, HttpCall, HttpResponse, join_url, json_headers
-from cancelkit.core.model import (
+from cancelkit.plugin import (
+    BEARER,
+    MASK,
+    Authenticator,
     CancelRequest,
     CancelResult,
+    Capabilities,
+    ClientCredentialsToken,
+    ConfigurationError,
+    FieldError,
+    HttpCall,
+    HttpResponse,
     LineResult,
+    PlatformAdapter,
     ResultError,
+    Setting,
+    Settings,
+    StaticHeaders,
+    combined_outcome,
+    join_url,
+    json_headers,
+    rejected_result,
 )
-from cancelkit.core.outcomes import combined_outcome, rejected_result
 
 BASE_URLS = {"production": "https://api.carriyo.com", "demo": "https://demo-api.carriyo.com"}
 

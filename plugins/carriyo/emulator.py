@@ -30,7 +30,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from cancelkit.core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
+from cancelkit.plugin import Emulator, EmuRequest, EmuResponse
 
 from .adapter import (
     BASE_URLS,

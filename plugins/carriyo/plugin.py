@@ -1,28 +1,33 @@
-"""The ``carriyo`` plugin: adapter, emulator and cassette scenarios."""
+"""The ``carriyo`` plugin: the Carriyo adapter; its emulator and scenarios on demand.
+
+The emulator and the cassette scenarios are imported inside their hooks, so
+``translate`` and ``send`` never load them.
+"""
 
 from __future__ import annotations
 
-from cancelkit.core.cassettes import Scenario
-from cancelkit.core.hookspecs import hookimpl
+from cancelkit.plugin import Emulator, PlatformAdapter, Scenario, hookimpl
 
 from .adapter import CarriyoAdapter
-from .emulator import CarriyoEmulator
-from .scenarios import SCENARIOS
 
 
 @hookimpl
-def cancelkit_platforms() -> list[CarriyoAdapter]:
-    """Carriyo."""
+def cancelkit_platforms() -> list[PlatformAdapter]:
+    """Carriyo fulfillment order cancel."""
     return [CarriyoAdapter()]
 
 
 @hookimpl
-def cancelkit_sandbox_emulators() -> list[CarriyoEmulator]:
+def cancelkit_sandbox_emulators() -> list[Emulator]:
     """A fresh Carriyo emulator."""
+    from .emulator import CarriyoEmulator
+
     return [CarriyoEmulator()]
 
 
 @hookimpl
 def cancelkit_cassette_scenarios() -> list[Scenario]:
     """Recorded Carriyo stories (see scenarios.py)."""
-    return SCENARIOS
+    from .scenarios import SCENARIOS
+
+    return list(SCENARIOS)

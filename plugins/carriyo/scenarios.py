@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cancelkit.core.cassettes import Scenario, ScenarioContext
-from cancelkit.core.model import CancelResult
+from cancelkit.plugin import CancelResult, Scenario, ScenarioContext
 
 
 def request(

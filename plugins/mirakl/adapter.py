@@ -10,19 +10,28 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from cancelkit.core.adapter import Capabilities, PlatformAdapter
-from cancelkit.core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
-from cancelkit.core.config import Setting, Settings
-from cancelkit.core.errors import ConfigurationError
-from cancelkit.core.http import BEARER, HttpCall, HttpResponse, join_url, json_headers
-from cancelkit.core.model import (
+from cancelkit.plugin import (
+    BEARER,
+    Authenticator,
     CancelRequest,
     CancelResult,
+    Capabilities,
+    ClientCredentialsToken,
+    ConfigurationError,
+    HttpCall,
+    HttpResponse,
     Outcome,
+    PlatformAdapter,
     ResultError,
+    Setting,
+    Settings,
+    StaticHeaders,
     Tax,
+    accepted_result,
+    join_url,
+    json_headers,
+    rejected_result,
 )
-from cancelkit.core.outcomes import accepted_result, rejected_result
 
 DEFAULT_BASE_URL = "https://miraklconnect.com/api"
 DEFAULT_TOKEN_URL = "https://auth.mirakl.net/oauth/token"

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from cancelkit.core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
+from cancelkit.plugin import Emulator, EmuRequest, EmuResponse
 
 from .adapter import DEFAULT_BASE_URL, REASONS
 

@@ -6,12 +6,16 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from cancelkit.core.adapter import PlatformAdapter
-from cancelkit.core.cassettes import Scenario, ScenarioContext
-from cancelkit.core.config import Settings
-from cancelkit.core.hookspecs import hookimpl
-from cancelkit.core.http import HttpCall
-from cancelkit.core.model import CancelRequest, CancelResult
+from cancelkit.plugin import (
+    CancelRequest,
+    CancelResult,
+    HttpCall,
+    PlatformAdapter,
+    Scenario,
+    ScenarioContext,
+    Settings,
+    hookimpl,
+)
 
 from .emulator import SEED_ORDERS
 
@@ -68,9 +72,9 @@ class _DropPrice:
 
     @hookimpl(tryfirst=True)
     def cancelkit_translate(
-        self, request: CancelRequest, platform: PlatformAdapter, config: Settings
+        self, request: CancelRequest, adapter: PlatformAdapter, settings: Settings
     ) -> HttpCall:
-        call = platform.translate(request, config)
+        call = adapter.translate(request, settings)
         body = copy.deepcopy(call.body)
         for item in body["cancelations"]:
             del item["price"]

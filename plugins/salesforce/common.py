@@ -9,13 +9,23 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from cancelkit.core.adapter import PlatformAdapter
-from cancelkit.core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
-from cancelkit.core.config import Setting, Settings
-from cancelkit.core.errors import ConfigurationError
-from cancelkit.core.http import BEARER, HttpCall, HttpResponse, json_headers
-from cancelkit.core.model import CancelRequest, CancelResult, ResultError
-from cancelkit.core.outcomes import rejected_result
+from cancelkit.plugin import (
+    BEARER,
+    Authenticator,
+    CancelRequest,
+    CancelResult,
+    ClientCredentialsToken,
+    ConfigurationError,
+    HttpCall,
+    HttpResponse,
+    PlatformAdapter,
+    ResultError,
+    Setting,
+    Settings,
+    StaticHeaders,
+    json_headers,
+    rejected_result,
+)
 
 #: Default API version: the newest generally available version in the docs read
 #: (v66.0, Spring '26; v67.0 was in preview). Override with CANCELKIT_SALESFORCE_API_VERSION.

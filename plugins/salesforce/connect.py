@@ -5,11 +5,17 @@ Source: seed 000 ("Fulfillment Orders, Cancel Item"), shared/platforms/salesforc
 
 from __future__ import annotations
 
-from cancelkit.core.adapter import Capabilities
-from cancelkit.core.config import Settings
-from cancelkit.core.http import HttpCall, HttpResponse, path_segment
-from cancelkit.core.model import CancelRequest, CancelResult, lines_with_status
-from cancelkit.core.outcomes import rejected_result
+from cancelkit.plugin import (
+    CancelRequest,
+    CancelResult,
+    Capabilities,
+    HttpCall,
+    HttpResponse,
+    Settings,
+    lines_with_status,
+    path_segment,
+    rejected_result,
+)
 
 from . import common
 

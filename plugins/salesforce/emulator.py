@@ -37,8 +37,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from cancelkit.core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
-from cancelkit.core.sandbox.faults import Fault
+from cancelkit.plugin import Emulator, EmuRequest, EmuResponse, Fault
 
 from .common import DEFAULT_LOGIN_URL, MINIMUM_API_VERSION
 from .flow import (

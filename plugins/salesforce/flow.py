@@ -16,11 +16,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cancelkit.core.adapter import Capabilities
-from cancelkit.core.config import Settings
-from cancelkit.core.http import HttpCall, HttpResponse, path_segment
-from cancelkit.core.model import CancelRequest, CancelResult, ResultError, lines_with_status
-from cancelkit.core.outcomes import rejected_result
+from cancelkit.plugin import (
+    CancelRequest,
+    CancelResult,
+    Capabilities,
+    HttpCall,
+    HttpResponse,
+    ResultError,
+    Settings,
+    lines_with_status,
+    path_segment,
+    rejected_result,
+)
 
 from . import common
 

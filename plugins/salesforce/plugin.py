@@ -1,15 +1,15 @@
-"""The ``salesforce`` and ``salesforce-flow`` plugins, their emulator and scenarios."""
+"""The ``salesforce`` and ``salesforce-flow`` plugins; their emulator and scenarios on demand.
+
+The emulator and the cassette scenarios are imported inside their hooks, so
+``translate`` and ``send`` never load them.
+"""
 
 from __future__ import annotations
 
-from cancelkit.core.adapter import PlatformAdapter
-from cancelkit.core.cassettes import Scenario
-from cancelkit.core.hookspecs import hookimpl
+from cancelkit.plugin import Emulator, PlatformAdapter, Scenario, hookimpl
 
 from .connect import SalesforceConnectAdapter
-from .emulator import SalesforceEmulator
 from .flow import SalesforceFlowAdapter
-from .scenarios import SCENARIOS
 
 
 @hookimpl
@@ -19,12 +19,16 @@ def cancelkit_platforms() -> list[PlatformAdapter]:
 
 
 @hookimpl
-def cancelkit_sandbox_emulators() -> list[SalesforceEmulator]:
+def cancelkit_sandbox_emulators() -> list[Emulator]:
     """One emulated org serving both."""
+    from .emulator import SalesforceEmulator
+
     return [SalesforceEmulator()]
 
 
 @hookimpl
 def cancelkit_cassette_scenarios() -> list[Scenario]:
     """Recorded Salesforce stories (see scenarios.py)."""
-    return SCENARIOS
+    from .scenarios import SCENARIOS
+
+    return list(SCENARIOS)

@@ -1,0 +1,98 @@
+"""Everything a cancelkit platform plugin needs, from one module: ``cancelkit.plugin``.
+
+This is the public, stable API for plugin authors; ``cancelkit.core`` is not.
+The built-in platforms import only from here and from their own folder (a test
+fails otherwise), so an outside plugin can do everything they do::
+
+    from cancelkit.plugin import (
+        Capabilities, HttpCall, HttpResponse, PlatformAdapter, Setting, Settings,
+        StaticHeaders, hookimpl, join_url, json_headers, BEARER,
+    )
+
+    class ToyshopAdapter(PlatformAdapter):
+        name = "toyshop"
+        ...
+
+    @hookimpl
+    def cancelkit_platforms():
+        return [ToyshopAdapter()]
+
+Importing this module is cheap: it loads neither requests nor the sandbox server.
+The hooks themselves are documented in :mod:`cancelkit.core.hookspecs`.
+"""
+
+from __future__ import annotations
+
+from .core.adapter import Capabilities, PlatformAdapter
+from .core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
+from .core.config import Setting, Settings
+from .core.hookspecs import hookimpl
+from .core.http import BEARER, MASK, HttpCall, HttpResponse, join_url, json_headers, path_segment
+from .core.model import (
+    REASONS,
+    CancelRequest,
+    CancelResult,
+    Line,
+    LineResult,
+    LineStatus,
+    Outcome,
+    ResultError,
+    Tax,
+    lines_with_status,
+)
+from .core.outcomes import accepted_result, combined_outcome, rejected_result
+from .core.ratelimit import SlidingWindowLimiter, shared_limiter
+from .core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
+from .core.sandbox.faults import Fault
+from .core.scenario import Scenario, ScenarioContext
+from .errors import (
+    AuthenticationError,
+    CancelkitError,
+    ConfigurationError,
+    FieldError,
+    InvalidRequestError,
+)
+
+__all__ = [
+    "BEARER",
+    "MASK",
+    "REASONS",
+    "AuthenticationError",
+    "Authenticator",
+    "CancelRequest",
+    "CancelResult",
+    "CancelkitError",
+    "Capabilities",
+    "ClientCredentialsToken",
+    "ConfigurationError",
+    "EmuRequest",
+    "EmuResponse",
+    "Emulator",
+    "Fault",
+    "FieldError",
+    "HttpCall",
+    "HttpResponse",
+    "InvalidRequestError",
+    "Line",
+    "LineResult",
+    "LineStatus",
+    "Outcome",
+    "PlatformAdapter",
+    "ResultError",
+    "Scenario",
+    "ScenarioContext",
+    "Setting",
+    "Settings",
+    "SlidingWindowLimiter",
+    "StaticHeaders",
+    "Tax",
+    "accepted_result",
+    "combined_outcome",
+    "hookimpl",
+    "join_url",
+    "json_headers",
+    "lines_with_status",
+    "path_segment",
+    "rejected_result",
+    "shared_limiter",
+]
