@@ -352,6 +352,69 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+@main.group("cassettes")
+def cassettes_group() -> None:
+    """Record cassettes from the sandbox, or check that recording reproduces them.
+
+    Needs the test extra (vcrpy): pip install -e '.[test]'.
+
+    \b
+    Example:
+      cancelkit cassettes check mirakl
+    """
+
+
+_out_option = click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("cassettes"),
+    show_default=True,
+    help="The cassettes directory.",
+)
+
+
+@cassettes_group.command("record")
+@click.argument("platforms", nargs=-1, metavar="[PLATFORM]...")
+@_out_option
+@_reports_errors
+def cassettes_record(platforms: tuple[str, ...], out: Path) -> None:
+    """Record every scenario (or those of PLATFORM) into --out.
+
+    \b
+    Example:
+      cancelkit cassettes record carriyo
+    """
+    sys.exit(_cassettes([*platforms, "--out", str(out)]))
+
+
+@cassettes_group.command("check")
+@click.argument("platforms", nargs=-1, metavar="[PLATFORM]...")
+@_out_option
+@_reports_errors
+def cassettes_check(platforms: tuple[str, ...], out: Path) -> None:
+    """Record to a temporary directory and compare with --out, byte for byte.
+
+    \b
+    Example:
+      cancelkit cassettes check
+    """
+    sys.exit(_cassettes([*platforms, "--out", str(out), "--check"]))
+
+
+def _cassettes(argv: list[str]) -> int:
+    from .core.errors import ConfigurationError
+
+    try:
+        import vcr  # noqa: F401  (the recorder's one extra dependency)
+    except ImportError:
+        raise ConfigurationError(
+            "cancelkit cassettes needs vcrpy: pip install -e '.[test]'"
+        ) from None
+    from .core.cassettes import main as recorder
+
+    return recorder(argv)
+
+
 # -- helpers ------------------------------------------------------------------
 _active_sandbox: Sandbox | None = None
 
@@ -404,6 +467,8 @@ def _read_json(stream: Any) -> Any:
     raw = stream.read()
     try:
         return jsonutil.loads(raw)
+    except jsonutil.NestingError as error:  # too deep to parse: still name where
+        raise InvalidRequestError(FieldError(error.path, error.reason)) from None
     except ValueError as error:
         raise InvalidRequestError(FieldError("", f"{name}: not valid JSON: {error}")) from None
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .adapter import PlatformAdapter
 from .model import CancelRequest, CancelResult
 from .outcomes import rate_limited_result
-from .sending import Delivery
+
+if TYPE_CHECKING:  # importing sending would load requests, which translate never needs
+    from .sending import Delivery
 
 
 def send_result(

@@ -5,13 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .client import Client
 from .http import HttpCall
 from .model import CancelRequest, CancelResult
 from .registry import PluginRegistry
-from .sandbox.server import Sandbox
+
+if TYPE_CHECKING:
+    from .sandbox.server import Sandbox
 
 Config = Mapping[str, Mapping[str, Any]]
 
@@ -62,4 +64,6 @@ def status(platform: str, tracking_id: str, *, config: Config | None = None) -> 
 
 def sandbox(*, state_path: Path | None = None, registry: PluginRegistry | None = None) -> Sandbox:
     """A sandbox with every installed platform's emulator (use it as a context manager)."""
+    from .sandbox.server import Sandbox  # the HTTP server loads only when a sandbox is made
+
     return Sandbox((registry or PluginRegistry()).emulators(), state_path=state_path)

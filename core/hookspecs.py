@@ -54,8 +54,8 @@ def cancelkit_sandbox_emulators() -> Sequence[Emulator]:
 def cancelkit_cassette_scenarios() -> Sequence[Scenario]:
     """Register cassette scenarios: scripted sends and status calls to record.
 
-    Called by the cassette recorder (``python -m cancelkit.core.cassettes``) and by
-    the replay tests. Return a list of :class:`~cancelkit.core.cassettes.Scenario`;
+    Called by the cassette recorder (``cancelkit cassettes record|check``) and by
+    the replay tests. Return a list of :class:`~cancelkit.plugin.Scenario`;
     each is recorded against the sandbox into ``cassettes/<platform>/<name>.yaml``.
     All results are collected.
     """

@@ -14,7 +14,7 @@ from cancelkit.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = str(ROOT / "examples" / "mirakl.json")
-COMMANDS = ["platforms", "validate", "translate", "send", "status", "sandbox"]
+COMMANDS = ["platforms", "validate", "translate", "send", "status", "sandbox", "cassettes"]
 
 
 def run(*args: str, stdin: str | None = None) -> Any:
@@ -228,3 +228,9 @@ def test_an_unexpected_error_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 3
     assert "internal error: RuntimeError: boom" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cassettes_check_reproduces_a_platform_from_the_command_line() -> None:
+    result = run("cassettes", "check", "aboutyou", "--out", str(ROOT / "cassettes"))
+    assert result.exit_code == 0, result.output
+    assert "5 of 5 cassettes reproduced" in result.output
