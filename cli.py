@@ -158,7 +158,6 @@ def platforms(state: _State, as_json: bool) -> None:
     for adapter in adapters.values():
         caps = adapter.capabilities
         quantity = "fractional" if caps.fractional_quantity else "whole"
-        quantity = ("partial " if caps.partial_quantity else "full ") + quantity
         rows.append(
             (
                 adapter.name,

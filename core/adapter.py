@@ -29,7 +29,7 @@ class Capabilities:
     """What a platform can express, declared as data (shown by ``cancelkit platforms``)."""
 
     mode: Literal["sync", "async"]
-    partial_quantity: bool
+    #: True when a line's quantity may be fractional (goods sold by weight).
     fractional_quantity: bool
     #: Canonical reason -> platform value; empty when the platform takes no reason.
     reasons: Mapping[str, str] = field(default_factory=dict)
@@ -43,7 +43,7 @@ class Capabilities:
     rate_limit: str | None = None
     #: True only where the platform deduplicates, so resending after "unknown" is safe.
     resend_safe: bool = False
-    #: True when ``status`` can follow up on a tracking id.
+    #: True when ``status`` can follow up on a tracking id (``status`` is refused otherwise).
     has_status: bool = False
     #: True when ``scope: all_pending`` (cancel every pending line, no list) is possible.
     all_pending: bool = False
@@ -211,8 +211,11 @@ class PlatformAdapter(ABC):
         """How calls to this platform are authenticated; ``clock`` times token expiry."""
 
     def status_call(self, tracking_id: str, settings: Settings) -> HttpCall:
-        """The HTTP call that asks about an asynchronous tracking id."""
-        raise InvalidRequestError(FieldError("platform", f"{self.name} has no status endpoint"))
+        """The HTTP call that asks about an asynchronous tracking id.
+
+        Only called when ``capabilities.has_status`` is True: override both together.
+        """
+        raise NotImplementedError(f"{self.name} declares has_status but has no status_call")
 
     def normalise_status(self, tracking_id: str, response: HttpResponse) -> CancelResult:
         """The canonical result for the answer to :meth:`status_call`."""

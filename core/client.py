@@ -25,7 +25,7 @@ from . import answers
 from .adapter import PlatformAdapter
 from .auth import mask_repr
 from .config import Settings, load_settings
-from .errors import ConfigurationError, PluginError
+from .errors import ConfigurationError, FieldError, InvalidRequestError, PluginError
 from .http import HttpCall
 from .model import CancelRequest, CancelResult
 from .registry import PluginRegistry
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 #: (connect, read) seconds; override per platform with the ``timeout`` setting.
 DEFAULT_TIMEOUT = (5.0, 30.0)
-FINAL_OUTCOMES = ("cancelled", "rejected", "partial")
 
 
 class Client:
@@ -155,6 +154,12 @@ class Client:
         """The current state of an asynchronous cancellation."""
         with self._scrubbed():
             adapter = self.registry.platform(platform)
+            if not adapter.capabilities.has_status:
+                raise InvalidRequestError(
+                    FieldError(
+                        "platform", f"{adapter.name} answers synchronously: it has no status"
+                    )
+                )
             settings = self._settings(adapter)
             call = adapter.status_call(tracking_id, settings)
             delivery = self._sender(adapter, settings).deliver(call, read_only=True)

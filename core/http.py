@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -59,10 +59,6 @@ class HttpCall:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: JSON body (``Decimal`` kept exact), or None.
     body: Any = None
-
-    def with_headers(self, extra: Mapping[str, str]) -> HttpCall:
-        """A copy with ``extra`` headers merged in (later wins)."""
-        return replace(self, headers={**self.headers, **extra})
 
     def body_bytes(self) -> bytes | None:
         """The body as sent on the wire."""

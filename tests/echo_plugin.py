@@ -22,7 +22,6 @@ class EchoAdapter(PlatformAdapter):
     title = "Echo (test platform)"
     capabilities = Capabilities(
         mode="sync",
-        partial_quantity=True,
         fractional_quantity=True,
         required_fields=("order_id",),
         settings=(

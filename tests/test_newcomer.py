@@ -81,3 +81,10 @@ def test_salesforce_flow_faults_fire() -> None:
                  str(EXAMPLES / "salesforce-flow.json"))  # fmt: skip
     assert result.exit_code == 3, result.output
     assert "outcome unknown" in result.output
+
+
+def test_status_is_refused_where_the_platform_declares_none() -> None:
+    # has_status drives behaviour: a synchronous platform has nothing to follow up.
+    result = run("status", "--sandbox", "-p", "salesforce", "some-id")
+    assert result.exit_code == 2, result.output
+    assert "platform: salesforce answers synchronously" in result.output

@@ -66,7 +66,6 @@ class Sandbox:
     ):
         self.emulators = {e.platform: e for e in emulators}
         self._host, self._port = host, port
-        self._state_path = state_path
         self._state = StateFile(state_path) if state_path else None
         self._log = log
         self._lock = threading.Lock()

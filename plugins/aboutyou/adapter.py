@@ -75,9 +75,16 @@ class AboutYouOptions(Schema):
     )
 
 
+#: Longest item id a ``line_id`` may spell: 18 digits, as for integers in the input
+#: (options.item_ids), and never so long that ``int()`` refuses or crawls.
+MAX_ITEM_ID_DIGITS = 18
+
+
 def _as_item_id(text: str) -> int | None:
     """``"123"`` -> 123; anything that is not a positive integer -> None."""
-    return int(text) if text.isascii() and text.isdigit() and int(text) >= 1 else None
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_ITEM_ID_DIGITS:
+        return None
+    return int(text) if int(text) >= 1 else None
 
 
 class AboutYouAdapter(PlatformAdapter):
@@ -88,7 +95,6 @@ class AboutYouAdapter(PlatformAdapter):
     options_schema: ClassVar[type[Schema]] = AboutYouOptions
     capabilities = Capabilities(
         mode="async",
-        partial_quantity=True,  # a subset of a line's unit items
         fractional_quantity=False,
         settings=SETTINGS,
         rate_limit=(

@@ -121,7 +121,6 @@ class CarriyoAdapter(PlatformAdapter):
     options_schema: ClassVar[type[Schema]] = CarriyoOptions
     capabilities = Capabilities(
         mode="sync",
-        partial_quantity=True,
         fractional_quantity=False,
         reasons=REASONS,
         platform_reasons=PLATFORM_REASONS,

@@ -78,7 +78,6 @@ class MiraklConnectAdapter(PlatformAdapter):
     title = "Mirakl Connect"
     capabilities = Capabilities(
         mode="async",
-        partial_quantity=True,
         fractional_quantity=False,
         reasons=REASONS,
         platform_reasons=tuple(dict.fromkeys(REASONS.values())),

@@ -27,7 +27,6 @@ class SalesforceConnectAdapter(common.SalesforceAdapter):
     title = "Salesforce Order Management (Connect REST cancel-item)"
     capabilities = Capabilities(
         mode="sync",
-        partial_quantity=True,
         # FulfillmentOrderLineItem quantities are Doubles on Salesforce.
         fractional_quantity=True,
         required_fields=("fulfillment_order_id",),

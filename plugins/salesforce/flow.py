@@ -52,7 +52,6 @@ class SalesforceFlowAdapter(common.SalesforceAdapter):
     title = "Salesforce Order Management (Flow core action, via an autolaunched flow)"
     capabilities = Capabilities(
         mode="sync",
-        partial_quantity=True,
         fractional_quantity=True,
         required_fields=("fulfillment_order_id",),
         settings=SETTINGS,
