@@ -18,7 +18,7 @@ from cancelkit.core.http import HttpResponse
 from cancelkit.core.model import REASONS
 from cancelkit.core.schemas import load_request
 from cancelkit.plugins.carriyo.adapter import LINE_ITEM_ID_KEY, CarriyoAdapter
-from cancelkit.plugins.carriyo.adapter import REASONS as CARRIYO_REASONS
+from cancelkit.plugins.carriyo.adapter import REASON_MAP as CARRIYO_REASONS
 
 CONTRACT = json.loads(
     (Path(__file__).parent / "contracts" / "carriyo-cancel-line-items.schema.json").read_text()

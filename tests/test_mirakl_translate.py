@@ -14,7 +14,7 @@ import cancelkit
 from cancelkit.core.errors import InvalidRequestError
 from cancelkit.core.http import render
 from cancelkit.core.model import REASONS
-from cancelkit.plugins.mirakl.adapter import REASONS as MIRAKL_REASONS
+from cancelkit.plugins.mirakl.adapter import REASON_MAP as MIRAKL_REASONS
 
 CONTRACT = json.loads(
     (Path(__file__).parent / "contracts" / "mirakl-connect.schema.json").read_text()

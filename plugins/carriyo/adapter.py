@@ -47,7 +47,7 @@ BASE_URLS = {"production": "https://api.carriyo.com", "demo": "https://demo-api.
 LINE_ITEM_ID_KEY = "line_item_id"
 
 #: Canonical reason -> Carriyo ``cancellation_reason``; anything else -> OTHER (warned).
-REASONS = {
+REASON_MAP = {
     "CUSTOMER_REQUEST": "CUSTOMER_CANCELLATION",
     "OUT_OF_STOCK": "INVENTORY_OUT_OF_STOCK",
     "ALLOCATION_FAILED": "AUTO_ALLOCATION_FAILED",
@@ -122,7 +122,7 @@ class CarriyoAdapter(PlatformAdapter):
     capabilities = Capabilities(
         mode="sync",
         fractional_quantity=False,
-        reasons=REASONS,
+        reasons=REASON_MAP,
         platform_reasons=PLATFORM_REASONS,
         other_reason="OTHER",
         required_fields=("order_id", "fulfillment_order_id", "reason"),

@@ -38,7 +38,7 @@ DEFAULT_TOKEN_URL = "https://auth.mirakl.net/oauth/token"
 
 #: Canonical reason -> Mirakl Connect ``CancelRequest.reason``. Mirakl has no
 #: "other" value, so every canonical reason missing here is refused.
-REASONS = {
+REASON_MAP = {
     "CUSTOMER_REQUEST": "CUSTOMER_CANCELATION",
     "OUT_OF_STOCK": "OUT_OF_STOCK",
     "RETURN": "RETURN",
@@ -79,8 +79,8 @@ class MiraklConnectAdapter(PlatformAdapter):
     capabilities = Capabilities(
         mode="async",
         fractional_quantity=False,
-        reasons=REASONS,
-        platform_reasons=tuple(dict.fromkeys(REASONS.values())),
+        reasons=REASON_MAP,
+        platform_reasons=tuple(dict.fromkeys(REASON_MAP.values())),
         required_fields=(
             "order_id",
             "currency",

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from cancelkit.plugin import Emulator, EmuRequest, EmuResponse
 
-from .adapter import DEFAULT_BASE_URL, REASONS
+from .adapter import DEFAULT_BASE_URL, REASON_MAP
 
 SANDBOX_CLIENT_ID = "sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
@@ -82,7 +82,7 @@ SEED_ORDERS: dict[str, dict[str, Any]] = {
     },
 }
 
-_REASONS = set(REASONS.values())
+_REASONS = set(REASON_MAP.values())
 
 
 class MiraklEmulator(Emulator):
