@@ -27,6 +27,7 @@ from .auth import mask_repr
 from .config import Settings, load_settings
 from .errors import ConfigurationError, FieldError, InvalidRequestError, PluginError
 from .http import HttpCall
+from .inputcheck import string_problem
 from .model import CancelRequest, CancelResult
 from .registry import PluginRegistry
 from .sandbox.isolation import SANDBOX_READ_TIMEOUT, SandboxConfig
@@ -160,6 +161,7 @@ class Client:
                         "platform", f"{adapter.name} answers synchronously: it has no status"
                     )
                 )
+            _check_tracking_id(tracking_id)
             settings = self._settings(adapter)
             call = adapter.status_call(tracking_id, settings)
             delivery = self._sender(adapter, settings).deliver(call, read_only=True)
@@ -264,6 +266,17 @@ class Client:
                 clock=self._clock,
             )
         return self._senders[key]
+
+
+def _check_tracking_id(tracking_id: str) -> None:
+    """A tracking id goes into a URL: refuse one that is empty or not clean text."""
+    problem = (
+        "must not be empty"
+        if not isinstance(tracking_id, str) or not tracking_id.strip()
+        else string_problem(tracking_id)
+    )
+    if problem:
+        raise InvalidRequestError(FieldError("tracking_id", problem))
 
 
 def _timeout(settings: Settings) -> tuple[float, float]:

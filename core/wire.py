@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 import requests.auth
@@ -28,7 +28,9 @@ from urllib3.util.retry import Retry
 
 from .errors import ConfigurationError, PluginError
 
-_FORBIDDEN_IN_URL = frozenset(" \t\r\n\x00\x7f")
+#: Printable ASCII but the space: what a URL may carry as it is. quote() with these
+#: as "safe" encodes only the rest, so existing escapes such as %2E stay as they are.
+_URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 def is_loopback(host: str | None) -> bool:
@@ -131,6 +133,12 @@ def prepare(
         )
     except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as error:
         raise ConfigurationError(f"cannot send to {url!r}: {error}. Nothing was sent") from None
-    if url.isascii() and not _FORBIDDEN_IN_URL.intersection(url):
+    if all(c in _URL_SAFE for c in url):
         prepared.url = url  # keep %2E%2E, %2F... exactly as the adapter encoded them
+    else:
+        # A non-ASCII base URL, say: requests' requoting would also turn %2E%2E back
+        # into "..". Take only its scheme and host (IDNA) and encode the rest ourselves.
+        ours, theirs = urlsplit(url), urlsplit(prepared.url or "")
+        path, query = (quote(part, safe=_URL_SAFE) for part in (ours.path, ours.query))
+        prepared.url = urlunsplit((theirs.scheme, theirs.netloc, path, query, ""))
     return prepared

@@ -88,3 +88,11 @@ def test_status_is_refused_where_the_platform_declares_none() -> None:
     result = run("status", "--sandbox", "-p", "salesforce", "some-id")
     assert result.exit_code == 2, result.output
     assert "platform: salesforce answers synchronously" in result.output
+
+
+@pytest.mark.parametrize("tracking_id", ["", " ", "\udcff"], ids=["empty", "blank", "undecodable"])
+@pytest.mark.parametrize("platform", ["mirakl", "aboutyou"])
+def test_an_unusable_tracking_id_is_bad_input(platform: str, tracking_id: str) -> None:
+    result = run("status", "--sandbox", "-p", platform, tracking_id)
+    assert result.exit_code == 2, result.output
+    assert "tracking_id:" in result.output and "internal error" not in result.output
