@@ -29,7 +29,7 @@ from cancelkit.core import jsonutil, wire
 from cancelkit.core.adapter import PlatformAdapter
 from cancelkit.core.client import Client
 from cancelkit.core.config import Settings
-from cancelkit.core.errors import PluginError
+from cancelkit.core.errors import InvalidRequestError, PluginError
 from cancelkit.core.model import CancelRequest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -307,6 +307,11 @@ def _assert_in_its_place(place: Place, hostile: str, baseline: Received, got: Re
 @pytest.mark.parametrize("place", PLACES, ids=lambda p: p.name)
 def test_each_id_arrives_as_exactly_one_segment(raw: Wire, place: Place, hostile: str) -> None:
     baseline = _exchange(raw, place, place.harmless)
+    if place.name.endswith("tracking_id") and not hostile.strip():
+        # A blank tracking id is refused as bad input before anything is sent.
+        with pytest.raises(InvalidRequestError, match="tracking_id"):
+            _exchange(raw, place, hostile)
+        return
     _assert_in_its_place(place, hostile, baseline, _exchange(raw, place, hostile))
 
 
