@@ -63,6 +63,8 @@ class Client:
         sandbox: bool | None = None,
     ):
         self.registry = registry or PluginRegistry()
+        #: The hook relay, looked up once (it stays valid as plugins register).
+        self._hooks = self.registry.hook
         self.sandbox = isinstance(config, SandboxConfig) if sandbox is None else sandbox
         self._explicit = {k: dict(v) for k, v in (config or {}).items()}
         self._env: Mapping[str, str] = {} if self.sandbox else (os.environ if env is None else env)
@@ -145,7 +147,7 @@ class Client:
             prepared = self._prepare(request, adapter)
             call = self._translate(prepared, adapter, settings)
             delivery = self._sender(adapter, settings).deliver(call)
-            result = answers.send_result(self.registry.hook, prepared, adapter, delivery)
+            result = answers.send_result(self._hooks, prepared, adapter, delivery)
             warnings = tuple(adapter.warnings(prepared))
             if warnings:
                 result = _add_warnings(result, warnings)
@@ -165,7 +167,7 @@ class Client:
             settings = self._settings(adapter)
             call = adapter.status_call(tracking_id, settings)
             delivery = self._sender(adapter, settings).deliver(call, read_only=True)
-            result = answers.status_result(self.registry.hook, tracking_id, adapter, delivery)
+            result = answers.status_result(self._hooks, tracking_id, adapter, delivery)
             return self._release(result, call, adapter)
 
     def wait(
@@ -210,7 +212,7 @@ class Client:
     ) -> CancelRequest:
         loaded = load_request(request)
         adapter.validate(loaded)
-        replacements = self.registry.hook.cancelkit_prepare_request(request=loaded, adapter=adapter)
+        replacements = self._hooks.cancelkit_prepare_request(request=loaded, adapter=adapter)
         replacement = next((r for r in replacements if r is not None), None)
         if replacement is None or replacement is loaded:
             return loaded
@@ -226,9 +228,7 @@ class Client:
     def _translate(
         self, request: CancelRequest, adapter: PlatformAdapter, settings: Settings
     ) -> HttpCall:
-        call = self.registry.hook.cancelkit_translate(
-            request=request, adapter=adapter, settings=settings
-        )
+        call = self._hooks.cancelkit_translate(request=request, adapter=adapter, settings=settings)
         if not isinstance(call, HttpCall):
             raise PluginError(f"{adapter.name}: cancelkit_translate returned {call!r}")
         return call
@@ -238,7 +238,7 @@ class Client:
     ) -> CancelResult:
         """Scrub the result, show it to observers, hand it back."""
         result = self.scrubber.scrub_value(result)
-        self.registry.hook.cancelkit_after_result(
+        self._hooks.cancelkit_after_result(
             result=result, call=self.scrubber.scrub_value(call), adapter=adapter
         )
         return result
@@ -258,7 +258,7 @@ class Client:
                 settings,
                 session,
                 mask_repr(adapter.authenticator(settings, self._clock)),
-                hooks=self.registry.hook,
+                hooks=self._hooks,
                 timeout=_timeout(settings),
                 policy=self.policy or RetryPolicy(),
                 scrubber=self.scrubber,

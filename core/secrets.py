@@ -97,7 +97,9 @@ class Scrubber:
     def scrub(self, text: str) -> str:
         """``text`` with every known secret replaced by ``***``."""
         pattern = self._compiled
-        return pattern.sub(MASK, text) if pattern is not None and text else text
+        if pattern is None or not text or pattern.search(text) is None:
+            return text  # the same object: callers can tell nothing changed
+        return pattern.sub(MASK, text)
 
     def scrub_value(self, value: T) -> T:
         """Strings, mappings, sequences and dataclasses, scrubbed all the way down."""
@@ -119,19 +121,26 @@ class Scrubber:
 
 
 def _scrub_any(value: Any, scrub: Any) -> Any:
+    """``value`` with secrets masked; the very same object when nothing changed."""
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, Mapping):
-        return {_scrub_any(k, scrub): _scrub_any(v, scrub) for k, v in value.items()}
+        items = [(_scrub_any(k, scrub), _scrub_any(v, scrub)) for k, v in value.items()]
+        same = all(a is k and b is v for (a, b), (k, v) in zip(items, value.items(), strict=True))
+        return value if same else dict(items)
     if isinstance(value, (list, tuple)):
-        return type(value)(_scrub_any(v, scrub) for v in value)
+        scrubbed = [_scrub_any(v, scrub) for v in value]
+        same = all(a is b for a, b in zip(scrubbed, value, strict=True))
+        return value if same else type(value)(scrubbed)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {
-            f.name: _scrub_any(getattr(value, f.name), scrub)
-            for f in dataclasses.fields(value)
-            if f.init
-        }
-        return dataclasses.replace(value, **changes)
+        changes = {}
+        for f in dataclasses.fields(value):
+            if f.init:
+                old = getattr(value, f.name)
+                new = _scrub_any(old, scrub)
+                if new is not old:
+                    changes[f.name] = new
+        return dataclasses.replace(value, **changes) if changes else value
     return value
 
 
