@@ -12,7 +12,9 @@ written, its sandbox URL is rewritten to the platform's production URL, secret
 headers become ``***``, and credentials in token requests and answers become
 ``***`` - so replays exercise production URLs and no cassette holds a secret.
 Recording is deterministic (seeded emulators, fixed dates), so re-recording
-reproduces the same files.
+reproduces the same files. A replayed request gets a recorded answer only if
+its method, URL and canonical body (:func:`canonical_body`) are the recorded
+ones, so a translation that changes cannot replay green.
 """
 
 from __future__ import annotations
@@ -24,18 +26,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import simplejson
+
+from . import jsonutil
 from .client import Client
 from .errors import CancelkitError
-from .model import CancelResult
 from .ratelimit import reset_all as reset_limiters
 from .registry import PluginRegistry
 from .sandbox.emulator import Emulator
 from .sandbox.server import Sandbox
+from .scenario import Scenario, ScenarioContext
 from .secrets import Scrubber
 
 #: Header names whose values are replaced by ``***`` in cassettes.
@@ -50,38 +54,8 @@ SECRET_FIELDS = (
     "id_token",
 )
 MASK = "***"
-
-
-@dataclass
-class ScenarioContext:
-    """What a scenario gets: a client wired to the sandbox or to the cassette."""
-
-    client: Client
-    platform: str
-    _inject: Callable[..., None]
-
-    def inject(self, kind: str, **params: Any) -> None:
-        """Queue a sandbox fault for the next call (does nothing on replay)."""
-        self._inject(kind, self.platform, **params)
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """One recorded story: what it does and the outcome it must end with."""
-
-    platform: str
-    name: str
-    description: str
-    run: Callable[[ScenarioContext], CancelResult]
-    #: The final result's outcome, or the name of the cancelkit error it must raise.
-    expected_outcome: str
-    #: Extra plugins the scenario's client registers (to provoke odd bodies).
-    plugins: tuple[object, ...] = field(default=())
-
-    @property
-    def cassette(self) -> str:
-        """Path of the cassette, relative to the cassettes directory."""
-        return f"{self.platform}/{self.name}.yaml"
+#: What a replayed request must share with a recorded one to be given its answer.
+MATCH_ON = ("method", "uri", "match_body")
 
 
 # -- vcrpy wiring --------------------------------------------------------------
@@ -140,12 +114,17 @@ def make_vcr(
             response["body"]["string"] = scrubbed
         return response
 
-    return vcr.VCR(
+    recorder = vcr.VCR(
         record_mode=record_mode,
         before_record_request=before_record_request,
         before_record_response=before_record_response,
         decode_compressed_response=True,
+        match_on=MATCH_ON,
     )
+    # vcrpy passes the live request through before_record_request before matching,
+    # so both sides are compared with the same secrets masked.
+    recorder.register_matcher("match_body", match_body)
+    return recorder
 
 
 _JSON_SECRET = re.compile(r'("(?:' + "|".join(SECRET_FIELDS) + r')"\s*:\s*)"[^"]*"')
@@ -156,12 +135,47 @@ def scrub_body(body: bytes | str) -> bytes | str:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     if text.lstrip().startswith(("{", "[")):
         scrubbed = _JSON_SECRET.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
-    elif "=" in text and " " not in text:
+    elif _is_form(text):
         pairs = parse_qsl(text, keep_blank_values=True)
         scrubbed = urlencode([(k, MASK if k in SECRET_FIELDS else v) for k, v in pairs])
     else:
         scrubbed = text
     return scrubbed.encode("utf-8") if isinstance(body, bytes) else scrubbed
+
+
+def _is_form(text: str) -> bool:
+    return "=" in text and " " not in text
+
+
+def canonical_body(body: bytes | str | None) -> str:
+    """A request body reduced to what it means, for matching on replay.
+
+    JSON: keys sorted, no whitespace, numbers exactly as written (``15.00`` is
+    not ``15.0``, ``1`` is not ``true``). A form (token requests): its fields,
+    sorted. Anything else: the text. Empty or absent: ``""``.
+    """
+    if not body:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        value = jsonutil.loads(text)
+    except ValueError:
+        pass
+    else:
+        # jsonutil.loads keeps every decimal exact; sort_keys is what jsonutil lacks.
+        return "json " + simplejson.dumps(
+            value, use_decimal=True, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+    if _is_form(text):
+        return "form " + urlencode(sorted(parse_qsl(text, keep_blank_values=True)))
+    return "text " + text
+
+
+def match_body(live: Any, recorded: Any) -> None:
+    """vcrpy matcher: the two requests' bodies mean the same (:func:`canonical_body`)."""
+    left, right = canonical_body(live.body), canonical_body(recorded.body)
+    if left != right:
+        raise AssertionError(f"body {left} != {right}")
 
 
 def _rewrite_urls(body: bytes | str, rewrites: Mapping[str, str]) -> bytes | str:
@@ -198,10 +212,22 @@ def scenarios(registry: PluginRegistry, platforms: Iterable[str] = ()) -> list[S
     return [s for s in found if not wanted or s.platform in wanted]
 
 
+def installed_plugins(builtin_only: bool = False) -> PluginRegistry:
+    """The plugin registry scenarios run with: every installed plugin, or built-ins only.
+
+    cancelkit's own suite uses ``builtin_only``: an outside plugin installed next
+    to cancelkit neither adds scenarios to it nor hooks into its replays.
+    """
+    return PluginRegistry(entry_points_to_load=() if builtin_only else None)
+
+
 def _client(
-    plugins: tuple[object, ...], config: Mapping[str, Any], sleep: Callable[[float], None]
+    plugins: tuple[object, ...],
+    config: Mapping[str, Any],
+    sleep: Callable[[float], None],
+    builtin_only: bool,
 ) -> Client:
-    registry = PluginRegistry()
+    registry = installed_plugins(builtin_only)
     for index, plugin in enumerate(plugins):
         registry.register(plugin, f"scenario-plugin-{index}")
     return Client(registry=registry, config=config, env={}, sleep=sleep)
@@ -215,7 +241,7 @@ def _outcome(scenario: Scenario, context: ScenarioContext) -> str:
         return type(error).__name__
 
 
-def record(scenario: Scenario, directory: Path, box: Sandbox) -> str:
+def record(scenario: Scenario, directory: Path, box: Sandbox, builtin_only: bool = False) -> str:
     """Run ``scenario`` against ``box`` and write its cassette under ``directory``."""
     box.reset()
     emulator = box.emulators[scenario.platform]
@@ -223,7 +249,7 @@ def record(scenario: Scenario, directory: Path, box: Sandbox) -> str:
     rewrites = {f"{base}/{k}": v for k, v in emulator.production_bases.items()}
     path = directory / scenario.cassette
     path.unlink(missing_ok=True)
-    client = _client(scenario.plugins, box.client_config(), time.sleep)
+    client = _client(scenario.plugins, box.client_config(), time.sleep, builtin_only)
     context = ScenarioContext(client, scenario.platform, box.inject)
     with make_vcr("all", rewrites, client.scrubber).use_cassette(str(path)):
         outcome = _outcome(scenario, context)
@@ -231,25 +257,33 @@ def record(scenario: Scenario, directory: Path, box: Sandbox) -> str:
     return outcome
 
 
-def replay(scenario: Scenario, directory: Path) -> str:
-    """Run ``scenario`` from its cassette only (record mode ``none``)."""
-    emulators = PluginRegistry().emulators()
-    client = _client(scenario.plugins, replay_config(emulators), lambda seconds: None)
+def replay(scenario: Scenario, directory: Path, builtin_only: bool = False) -> str:
+    """Run ``scenario`` from its cassette only (record mode ``none``).
+
+    A request whose method, URL or canonical body is not in the cassette fails
+    with vcrpy's ``CannotOverwriteExistingCassetteException``.
+    """
+    emulators = installed_plugins(builtin_only).emulators()
+    client = _client(scenario.plugins, replay_config(emulators), lambda seconds: None, builtin_only)
     context = ScenarioContext(client, scenario.platform, lambda *a, **k: None)
-    with make_vcr("none", {}).use_cassette(str(directory / scenario.cassette)):
+    # The client's scrubber masks its placeholder credentials as the recorder masked
+    # the sandbox's, so bodies that carry one still match.
+    with make_vcr("none", {}, client.scrubber).use_cassette(str(directory / scenario.cassette)):
         outcome = _outcome(scenario, context)
     client.close()
     return outcome
 
 
-def record_all(directory: Path, platforms: Iterable[str] = ()) -> list[tuple[Scenario, str]]:
+def record_all(
+    directory: Path, platforms: Iterable[str] = (), builtin_only: bool = False
+) -> list[tuple[Scenario, str]]:
     """Record every scenario; returns (scenario, outcome) pairs."""
     reset_limiters()  # each recording starts with a fresh client-side minute
-    registry = PluginRegistry()
+    registry = installed_plugins(builtin_only)
     done = []
     with Sandbox(registry.emulators()) as box:
         for scenario in scenarios(registry, platforms):
-            outcome = record(scenario, directory, box)
+            outcome = record(scenario, directory, box, builtin_only)
             if outcome != scenario.expected_outcome:
                 raise AssertionError(
                     f"{scenario.cassette}: expected {scenario.expected_outcome}, got {outcome}"

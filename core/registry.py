@@ -25,13 +25,14 @@ from .sandbox.emulator import Emulator
 
 ENTRY_POINT_GROUP = "cancelkit.plugins"
 
-#: The built-in platform plugins, registered before any entry point. Each is
-#: registered under its folder's name (``cancelkit.plugins.<name>.plugin``).
+#: The built-in platform plugins, registered before any entry point, each under its
+#: folder's name (``cancelkit.plugins.<name>.plugin``). Alphabetical, the order
+#: ``cancelkit platforms`` lists them in.
 BUILTIN_PLUGINS: tuple[str, ...] = (
+    "cancelkit.plugins.aboutyou.plugin",
+    "cancelkit.plugins.carriyo.plugin",
     "cancelkit.plugins.mirakl.plugin",
     "cancelkit.plugins.salesforce.plugin",
-    "cancelkit.plugins.carriyo.plugin",
-    "cancelkit.plugins.aboutyou.plugin",
 )
 
 
@@ -58,12 +59,13 @@ class PluginRegistry:
     def __init__(
         self,
         entry_points_to_load: Iterable[EntryPoint] | None = None,
-        builtin_plugins: Iterable[str] = BUILTIN_PLUGINS,
+        builtin_plugins: Iterable[str] | None = None,
     ):
-        """Register ``builtin_plugins`` (module names), then ``entry_points_to_load``.
+        """Register the built-in plugins, then the outside ones.
 
-        ``entry_points_to_load`` defaults to the installed ``cancelkit.plugins``
-        entry points; pass ``()`` for the built-in platforms only.
+        ``builtin_plugins`` (module names) defaults to :data:`BUILTIN_PLUGINS`;
+        ``entry_points_to_load`` to the installed ``cancelkit.plugins`` entry
+        points - pass ``()`` for the built-in platforms only.
         """
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
@@ -73,7 +75,7 @@ class PluginRegistry:
         self.providers: dict[str, str] = {}
         self.broken: list[BrokenPlugin] = []
         self._platforms: dict[str, PlatformAdapter] | None = None
-        builtin_modules = tuple(builtin_plugins)
+        builtin_modules = tuple(BUILTIN_PLUGINS if builtin_plugins is None else builtin_plugins)
         for module_name in builtin_modules:
             self._load_builtin(module_name)
         if entry_points_to_load is None:

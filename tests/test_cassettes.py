@@ -1,23 +1,35 @@
-"""Cassettes: replayed offline (record mode none), secret-free, reproducible."""
+"""Cassettes: replayed offline (record mode none), secret-free, reproducible, and able to fail."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 import socket
+from collections.abc import Callable, Generator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from pytest_socket import SocketConnectBlockedError
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from cancelkit import PluginRegistry
+from cancelkit import hookimpl
 from cancelkit.core import cassettes
+from cancelkit.core.http import HttpCall
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTE_DIR = ROOT / "cassettes"
-SCENARIOS = cassettes.scenarios(PluginRegistry())
+# cancelkit's own cassettes: the built-in platforms only, whatever else is installed.
+BUILTINS = cassettes.installed_plugins(builtin_only=True)
+SCENARIOS = cassettes.scenarios(BUILTINS)
 IDS = [s.cassette for s in SCENARIOS]
+
+
+def _scenario(platform: str, name: str) -> cassettes.Scenario:
+    return next(s for s in SCENARIOS if (s.platform, s.name) == (platform, name))
 
 
 def test_every_scenario_has_a_cassette_and_no_cassette_is_orphaned() -> None:
@@ -27,7 +39,7 @@ def test_every_scenario_has_a_cassette_and_no_cassette_is_orphaned() -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
 def test_replay_reaches_the_recorded_outcome(scenario: cassettes.Scenario) -> None:
-    assert cassettes.replay(scenario, CASSETTE_DIR) == scenario.expected_outcome
+    assert cassettes.replay(scenario, CASSETTE_DIR, builtin_only=True) == scenario.expected_outcome
 
 
 def test_replayed_calls_use_production_urls() -> None:
@@ -50,7 +62,7 @@ def test_server_error_was_sent_exactly_once() -> None:
 
 
 def test_a_request_missing_from_the_cassette_fails_rather_than_going_out() -> None:
-    scenario = next(s for s in SCENARIOS if s.name == "accepted")
+    scenario = _scenario("mirakl", "accepted")
     other = cassettes.Scenario(
         "mirakl",
         "accepted",
@@ -62,7 +74,73 @@ def test_a_request_missing_from_the_cassette_fails_rather_than_going_out() -> No
     )
     assert scenario.cassette == other.cassette
     with pytest.raises(CannotOverwriteExistingCassetteException):
-        cassettes.replay(other, CASSETTE_DIR)
+        cassettes.replay(other, CASSETTE_DIR, builtin_only=True)
+
+
+class ChangedTranslation:
+    """Takes over translate's result (a wrapper: independent of the hook's parameter names)."""
+
+    def __init__(self, change: Callable[[Any], Any]) -> None:
+        self.change = change
+
+    @hookimpl(wrapper=True)
+    def cancelkit_translate(self) -> Generator[None, HttpCall, HttpCall]:
+        call = yield
+        return dataclasses.replace(call, body=self.change(copy.deepcopy(call.body)))
+
+
+def _price_as(amount: str) -> Callable[[Any], Any]:
+    def change(body: Any) -> Any:
+        body["cancelations"][0]["price"]["amount"] = Decimal(amount)
+        return body
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change",
+    [lambda body: {"totally": "different body"}, _price_as("15.0")],
+    ids=["different-body", "15.00-becomes-15.0"],
+)
+def test_a_translation_that_changes_fails_its_cassette(change: Callable[[Any], Any]) -> None:
+    accepted = _scenario("mirakl", "accepted")
+    changed = dataclasses.replace(accepted, plugins=(*accepted.plugins, ChangedTranslation(change)))
+    with pytest.raises(CannotOverwriteExistingCassetteException, match="match_body differs"):
+        cassettes.replay(changed, CASSETTE_DIR, builtin_only=True)
+    # Same URL, same method: only the body tells them apart. Unchanged, it replays.
+    same = ChangedTranslation(lambda body: body)
+    unchanged = dataclasses.replace(accepted, plugins=(*accepted.plugins, same))
+    assert cassettes.replay(unchanged, CASSETTE_DIR, builtin_only=True) == "accepted"
+
+
+@pytest.mark.parametrize(
+    ("live", "recorded"),
+    [
+        (b'{"b":[{"x":15.00}],"a":1}', '{ "a": 1, "b": [ {"x": 15.00} ] }'),  # order, spacing
+        (
+            b"grant_type=client_credentials&client_id=%2A%2A%2A",
+            "client_id=***&grant_type=client_credentials",
+        ),
+        (None, b""),
+    ],
+)
+def test_bodies_that_mean_the_same_match(live: Any, recorded: Any) -> None:
+    assert cassettes.canonical_body(live) == cassettes.canonical_body(recorded)
+
+
+@pytest.mark.parametrize(
+    ("live", "recorded"),
+    [
+        ('{"amount": 15.0}', '{"amount": 15.00}'),  # decimals are compared exactly
+        ('{"quantity": true}', '{"quantity": 1}'),
+        ('{"quantity": "1"}', '{"quantity": 1}'),
+        ('{"lines": ["b", "a"]}', '{"lines": ["a", "b"]}'),  # list order matters
+        ("grant_type=client_credentials", "grant_type=password"),
+        ("", "{}"),
+    ],
+)
+def test_bodies_that_differ_do_not_match(live: str, recorded: str) -> None:
+    assert cassettes.canonical_body(live) != cassettes.canonical_body(recorded)
 
 
 def _request() -> dict:
@@ -82,7 +160,7 @@ def test_the_network_is_blocked_in_tests() -> None:
 SANDBOX_SECRETS = sorted(
     {
         value
-        for emulator in PluginRegistry().emulators()
+        for emulator in BUILTINS.emulators()
         for key, value in emulator.client_settings("http://x").items()
         if key in cassettes.SECRET_FIELDS
     }
@@ -130,7 +208,7 @@ def test_scrub_body_masks_form_and_json_secrets() -> None:
 
 def test_rerecording_reproduces_the_committed_cassettes(tmp_path: Path) -> None:
     """Records every scenario again from the sandbox (loopback only) and compares."""
-    cassettes.record_all(tmp_path)
+    cassettes.record_all(tmp_path, builtin_only=True)
     for scenario in SCENARIOS:
         fresh = (tmp_path / scenario.cassette).read_text()
         assert fresh == (CASSETTE_DIR / scenario.cassette).read_text(), scenario.cassette

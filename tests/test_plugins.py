@@ -1,9 +1,13 @@
-"""Plugins: entry-point loading, broken plugins, hook order and documentation."""
+"""Plugins: built-ins and entry points, broken plugins, packaging, hook order and documentation."""
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +16,13 @@ from click.testing import CliRunner
 
 from cancelkit import PluginRegistry, hookimpl
 from cancelkit.cli import main
-from cancelkit.core import hookspecs
+from cancelkit.core import cassettes, hookspecs, registry
 from cancelkit.core.client import Client
 from cancelkit.core.errors import InvalidRequestError
 from cancelkit.core.sandbox.server import Sandbox
 
 TESTS = Path(__file__).parent
+ROOT = TESTS.parent
 
 
 def install_dist(site: Path, dist: str, entry_points: dict[str, str]) -> None:
@@ -41,10 +46,95 @@ def outside_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(site))
 
 
-def test_builtin_platforms_load_through_entry_points() -> None:
-    registry = PluginRegistry()
-    assert "mirakl" in registry.platforms()
-    assert any(p.source == "cancelkit.plugins.mirakl.plugin" for p in registry.loaded)
+# -- built-ins cannot be lost ---------------------------------------------------
+def test_builtin_platforms_register_in_process_without_any_entry_point() -> None:
+    plugins = PluginRegistry(entry_points_to_load=())
+    assert [(p.name, p.source) for p in plugins.loaded] == [
+        (module.split(".")[-2], module) for module in registry.BUILTIN_PLUGINS
+    ]
+    assert set(plugins.platforms()) == {
+        "aboutyou",
+        "carriyo",
+        "mirakl",
+        "salesforce",
+        "salesforce-flow",
+    }
+    assert plugins.broken == []
+
+
+def test_every_plugin_folder_is_a_builtin() -> None:
+    folders = {
+        f"cancelkit.plugins.{p.parent.name}.plugin" for p in ROOT.glob("plugins/*/plugin.py")
+    }
+    assert set(registry.BUILTIN_PLUGINS) == folders
+
+
+def test_entry_points_an_older_install_left_do_not_register_a_builtin_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = {
+        "mirakl": "cancelkit.plugins.mirakl.plugin",
+        "carriyo": "cancelkit.plugins.carriyo.plugin",
+    }
+    install_dist(tmp_path, "cancelkit_old", old)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins = PluginRegistry()
+    assert plugins.broken == []
+    names = [p.name for p in plugins.loaded]
+    assert sorted(names) == sorted(set(names)) == ["aboutyou", "carriyo", "mirakl", "salesforce"]
+
+
+def test_a_builtin_that_fails_to_import_is_reported_and_the_others_keep_working(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gone = "cancelkit.plugins.gone.plugin"
+    monkeypatch.setattr(registry, "BUILTIN_PLUGINS", (*registry.BUILTIN_PLUGINS, gone))
+    result = CliRunner().invoke(main, ["platforms", "--json"])
+    assert result.exit_code == 0, result.output
+    as_json = json.loads(result.output)
+    assert as_json["broken"] == [
+        {
+            "name": "gone",
+            "source": gone,
+            "error": "ModuleNotFoundError: No module named 'cancelkit.plugins.gone'",
+        }
+    ]
+    assert "mirakl" in {p["name"] for p in as_json["platforms"]}
+
+
+def _setup_py() -> Any:
+    pytest.importorskip("setuptools")  # in every venv up to Python 3.11; else .ci/run checks
+    spec = importlib.util.spec_from_file_location("cancelkit_setup", ROOT / "setup.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # defines packages(); builds nothing outside __main__
+    return module
+
+
+def test_the_wheel_takes_every_package_of_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    here = {
+        ".".join(("cancelkit", *init.parent.relative_to(ROOT).parts))
+        for top in ("core", "plugins")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert set(_setup_py().packages()) == {"cancelkit", *here}
+
+
+def test_a_new_plugin_folder_ships_without_editing_pyproject(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for folder in ("", "core", "plugins", "plugins/acme", "tests", "tests/x", "benchmarks"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / "__init__.py").write_text("")
+    (tmp_path / "plugins" / "acme" / "data").mkdir()  # not a package: data
+    monkeypatch.chdir(tmp_path)
+    assert sorted(_setup_py().packages()) == [
+        "cancelkit",
+        "cancelkit.core",
+        "cancelkit.plugins",
+        "cancelkit.plugins.acme",
+    ]
 
 
 @pytest.mark.usefixtures("outside_plugins")
@@ -71,6 +161,52 @@ def test_cancelkit_platforms_shows_broken_plugins_and_why() -> None:
     ]
     plugins = {p["name"]: p["plugin"] for p in as_json["platforms"]}
     assert plugins["echo"] == "echo" and plugins["salesforce-flow"] == "salesforce"
+
+
+#: An outside plugin that would break cancelkit's own cassette tests if they loaded it:
+#: a story of its own (no cassette in cancelkit) and every translated body replaced.
+HOSTILE_PLUGIN = """
+import dataclasses
+
+from cancelkit.plugin import Scenario, hookimpl
+
+
+@hookimpl
+def cancelkit_cassette_scenarios():
+    return [Scenario("acme", "story", "an outside story", lambda ctx: None, "cancelled")]
+
+
+@hookimpl(wrapper=True)
+def cancelkit_translate():
+    call = yield
+    return dataclasses.replace(call, body={"totally": "different body"})
+"""
+
+
+def test_an_outside_plugin_leaves_cancelkits_own_cassette_tests_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "acme_plugin.py").write_text(HOSTILE_PLUGIN)
+    install_dist(tmp_path, "cancelkit_acme", {"acme": "acme_plugin"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # Installed, it is loaded, and enumerating every installed plugin takes its story in...
+    assert "acme/story.yaml" in {s.cassette for s in cassettes.scenarios(PluginRegistry())}
+    # ...but cancelkit's own enumeration is exactly the committed cassettes, as before.
+    own = cassettes.scenarios(cassettes.installed_plugins(builtin_only=True))
+    on_disk = {str(p.relative_to(ROOT / "cassettes")) for p in ROOT.glob("cassettes/**/*.yaml")}
+    assert sorted(s.cassette for s in own) == sorted(on_disk)
+    # And cancelkit's cassette tests, run with the plugin installed, all pass (re-recording
+    # left out for time: it uses the same built-in-only registry).
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "tests/test_cassettes.py", "-k", "not rerecording"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout
 
 
 def test_a_plugin_whose_hook_raises_is_reported() -> None:
