@@ -9,12 +9,15 @@ plugin that failed to import or to register is remembered with the reason, so
 
 from __future__ import annotations
 
+import difflib
 import importlib
-from collections.abc import Iterable
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
-from typing import Any, cast
+from typing import Any
 
 import pluggy
 
@@ -24,6 +27,8 @@ from .errors import UnknownPlatformError
 from .sandbox.emulator import Emulator
 
 ENTRY_POINT_GROUP = "cancelkit.plugins"
+#: Set to 1 to trace every hook call on stderr (pluggy's tracing).
+TRACE_VARIABLE = "CANCELKIT_TRACE_PLUGINS"
 
 #: The built-in platform plugins, registered before any entry point, each under its
 #: folder's name (``cancelkit.plugins.<name>.plugin``). Alphabetical, the order
@@ -69,6 +74,9 @@ class PluginRegistry:
         """
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
+        if os.environ.get(TRACE_VARIABLE):  # every hook call, its arguments and results
+            self.pm.trace.root.setwriter(sys.stderr.write)
+            self.pm.enable_tracing()
         self.pm.register(builtin_hooks, name="cancelkit.core.builtin_hooks")
         self.loaded: list[LoadedPlugin] = []
         #: platform name -> the plugin (built-in or entry point name) that provides it
@@ -104,14 +112,48 @@ class PluginRegistry:
         self.register(plugin, entry_point.name, entry_point.value)
 
     def register(self, plugin: ModuleType | object, name: str, source: str = "") -> None:
-        """Register a plugin object (module or instance), as entry points do."""
+        """Register a plugin object (module or instance), as entry points do.
+
+        A plugin implementing a ``cancelkit_*`` hook that does not exist (a typo)
+        is refused and reported, as pluggy's ``check_pending`` would.
+        """
         try:
             self.pm.register(plugin, name=name)
         except Exception as error:
             self.broken.append(BrokenPlugin(name, source or repr(plugin), _why(error)))
             return
+        unknown = self._unknown_hooks(plugin)
+        if unknown:
+            self.pm.unregister(plugin)
+            self.broken.append(BrokenPlugin(name, source or repr(plugin), unknown))
+            return
         self.loaded.append(LoadedPlugin(name, source or repr(plugin)))
         self._platforms = None
+
+    def _unknown_hooks(self, plugin: object) -> str:
+        """Why ``plugin``'s hook implementations do not all match a hookspec ('' if they do)."""
+        known = [n for n in dir(hookspecs) if n.startswith(f"{hookspecs.PROJECT}_")]
+        problems = []
+        for hook_name, caller in vars(self.pm.hook).items():
+            if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+                continue
+            if any(impl.plugin is plugin for impl in caller.get_hookimpls()):
+                close = difflib.get_close_matches(hook_name, known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                problems.append(f"unknown hook {hook_name}{hint}")
+        return "; ".join(problems)
+
+    def _call_each(self, hook_name: str) -> Iterator[tuple[str, Callable[[], list[Any]]]]:
+        """(plugin name, a call of ``hook_name`` on that plugin alone), per implementation.
+
+        Each call goes through pluggy's hook caller - so tracing and wrappers apply -
+        while a raising plugin can still be told apart from the others.
+        """
+        caller = getattr(self.pm.hook, hook_name)
+        everyone = [impl.plugin for impl in caller.get_hookimpls()]
+        for impl in caller.get_hookimpls():
+            others = [p for p in everyone if p is not impl.plugin]
+            yield impl.plugin_name, self.pm.subset_hook_caller(hook_name, remove_plugins=others)
 
     @property
     def hook(self) -> Any:
@@ -122,14 +164,14 @@ class PluginRegistry:
         """Every platform adapter, by name; plugins whose hook raises are reported."""
         if self._platforms is None:
             self._platforms = {}
-            for impl in self.pm.hook.cancelkit_platforms.get_hookimpls():
-                self._collect(impl.plugin_name, impl.function)
+            for plugin_name, call in self._call_each("cancelkit_platforms"):
+                self._collect(plugin_name, call)
         return self._platforms
 
-    def _collect(self, plugin_name: str, function: Any) -> None:
+    def _collect(self, plugin_name: str, call: Callable[[], list[Any]]) -> None:
         assert self._platforms is not None
         try:
-            adapters = list(function() or ())
+            adapters = [a for result in call() for a in result or ()]
             for adapter in adapters:
                 if not isinstance(adapter, PlatformAdapter):
                     raise TypeError(f"{adapter!r} is not a PlatformAdapter")
@@ -154,11 +196,11 @@ class PluginRegistry:
     def emulators(self) -> list[Emulator]:
         """Fresh sandbox emulators from every plugin; a raising plugin is reported."""
         found: list[Emulator] = []
-        for impl in self.pm.hook.cancelkit_sandbox_emulators.get_hookimpls():
+        for plugin_name, call in self._call_each("cancelkit_sandbox_emulators"):
             try:
-                found.extend(cast("Iterable[Emulator]", impl.function() or ()))
+                found.extend(e for result in call() for e in result or ())
             except Exception as error:
-                self.broken.append(BrokenPlugin(impl.plugin_name, impl.plugin_name, _why(error)))
+                self.broken.append(BrokenPlugin(plugin_name, plugin_name, _why(error)))
         return found
 
     def platform(self, name: str) -> PlatformAdapter:

@@ -340,3 +340,49 @@ def test_a_normaliser_that_raises_after_sending_gives_unknown_not_a_crash(echo_s
     assert result.outcome == "unknown"
     assert "KeyError" in result.message and "NOT resent" in result.message
     assert len(box.emulators["echo"].seen) == 1  # sent once, not lost, not resent
+
+
+# -- hooks checked like pluggy and datasette do ------------------------------------
+def test_a_misspelled_hook_is_reported_broken_with_a_suggestion() -> None:
+    class Typo:
+        @hookimpl
+        def cancelkit_tranlsate(self, request, adapter, settings):  # the typo
+            raise AssertionError("never called")
+
+    registry = PluginRegistry(())
+    registry.register(Typo(), "typo")
+    [broken] = registry.broken
+    assert broken.name == "typo"
+    assert "unknown hook cancelkit_tranlsate (did you mean cancelkit_translate?)" in broken.error
+    assert "typo" not in {p.name for p in registry.loaded}
+    assert registry.platform("mirakl")  # the others keep working
+
+
+def test_registration_hooks_go_through_pluggys_hook_caller(example: Any) -> None:
+    # A hookwrapper sees cancelkit_platforms: it is called through pluggy, not around it.
+    seen: list[str] = []
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def cancelkit_platforms(self):
+            seen.append("before")
+            result = yield
+            seen.append("after")
+            return result
+
+    registry = PluginRegistry(())
+    registry.register(Wrapper(), "wrapper")
+    assert {"mirakl", "salesforce"} <= set(registry.platforms())
+    assert seen and seen.count("before") == seen.count("after")
+
+
+def test_cancelkit_trace_plugins_traces_hook_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CANCELKIT_TRACE_PLUGINS", "1")
+    result = subprocess.run(
+        [sys.executable, "-m", "cancelkit.cli", "translate", "-p", "mirakl",
+         str(ROOT / "examples" / "mirakl.json")],
+        capture_output=True, text=True, env={**os.environ, "CANCELKIT_TRACE_PLUGINS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "cancelkit_translate [hook]" in result.stderr
+    assert "cancelkit_platforms [hook]" in result.stderr
