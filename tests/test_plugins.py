@@ -386,3 +386,25 @@ def test_cancelkit_trace_plugins_traces_hook_calls(monkeypatch: pytest.MonkeyPat
     assert result.returncode == 0, result.stderr
     assert "cancelkit_translate [hook]" in result.stderr
     assert "cancelkit_platforms [hook]" in result.stderr
+
+
+def test_builtin_plugins_import_only_the_public_plugin_module() -> None:
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "plugins").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if node.level == 0 else []
+                if node.level > 1:  # relative, reaching out of the plugin's own folder
+                    offenders.append(f"{path.relative_to(ROOT)}: from {'.' * node.level}...")
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            offenders += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name.startswith("cancelkit") and name != "cancelkit.plugin"
+            ]
+    assert offenders == []
