@@ -18,11 +18,12 @@ from .model import CancelRequest, CancelResult
 from .outcomes import rate_limited_result
 
 if TYPE_CHECKING:  # importing sending would load requests, which translate never needs
+    from .hookspecs import HookRelay
     from .sending import Delivery
 
 
 def send_result(
-    hook: Any, request: CancelRequest, adapter: PlatformAdapter, delivery: Delivery
+    hook: HookRelay, request: CancelRequest, adapter: PlatformAdapter, delivery: Delivery
 ) -> CancelResult:
     """The result of a cancel call, with the adapter's response details added."""
     status = delivery.response.status if delivery.response else None
@@ -44,7 +45,7 @@ def send_result(
 
 
 def status_result(
-    hook: Any, tracking_id: str, adapter: PlatformAdapter, delivery: Delivery
+    hook: HookRelay, tracking_id: str, adapter: PlatformAdapter, delivery: Delivery
 ) -> CancelResult:
     """The result of a status call: unknown unless the adapter could read an answer."""
     status = delivery.response.status if delivery.response else None

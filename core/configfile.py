@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .errors import ConfigurationError
 
@@ -133,7 +133,7 @@ def _read(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
                     f"config file {path}: [{profile}] {platform} must be a table "
                     f"([{profile}.{platform}]), not {_type_name(table)}"
                 )
-    return document
+    return cast("dict[str, dict[str, dict[str, Any]]]", document)
 
 
 def _text(path: Path, where: str, value: Any) -> str:

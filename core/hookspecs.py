@@ -12,17 +12,17 @@ first implementation that returns something other than ``None``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:
     from .adapter import PlatformAdapter
-    from .cassettes import Scenario
     from .config import Settings
     from .http import HttpCall, HttpResponse
     from .model import CancelRequest, CancelResult
     from .sandbox.emulator import Emulator
+    from .scenario import Scenario
 
 PROJECT = "cancelkit"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -162,3 +162,68 @@ def cancelkit_after_result(result: CancelResult, call: HttpCall, adapter: Platfo
     :param call: the call as translated (secrets masked).
     :param adapter: the platform adapter.
     """
+
+
+# -- the typed hook relay ----------------------------------------------------------
+# What ``PluginRegistry.hook`` is, for type checkers: each hook called with keyword
+# arguments; a first-result hook gives one value, the others a list of all results.
+class _PlatformsCaller(Protocol):
+    def __call__(self) -> list[Sequence[PlatformAdapter]]: ...
+
+
+class _EmulatorsCaller(Protocol):
+    def __call__(self) -> list[Sequence[Emulator]]: ...
+
+
+class _ScenariosCaller(Protocol):
+    def __call__(self) -> list[Sequence[Scenario]]: ...
+
+
+class _PrepareCaller(Protocol):
+    def __call__(
+        self, *, request: CancelRequest, adapter: PlatformAdapter
+    ) -> list[CancelRequest | None]: ...
+
+
+class _TranslateCaller(Protocol):
+    def __call__(
+        self, *, request: CancelRequest, adapter: PlatformAdapter, settings: Settings
+    ) -> HttpCall | None: ...
+
+
+class _BeforeSendCaller(Protocol):
+    def __call__(
+        self, *, call: HttpCall, adapter: PlatformAdapter
+    ) -> list[Mapping[str, str] | None]: ...
+
+
+class _NormaliseCaller(Protocol):
+    def __call__(
+        self, *, request: CancelRequest, response: HttpResponse, adapter: PlatformAdapter
+    ) -> CancelResult | None: ...
+
+
+class _NormaliseStatusCaller(Protocol):
+    def __call__(
+        self, *, tracking_id: str, response: HttpResponse, adapter: PlatformAdapter
+    ) -> CancelResult | None: ...
+
+
+class _AfterResultCaller(Protocol):
+    def __call__(
+        self, *, result: CancelResult, call: HttpCall, adapter: PlatformAdapter
+    ) -> list[None]: ...
+
+
+class HookRelay(Protocol):
+    """The typed view of pluggy's hook relay: one attribute per hook above."""
+
+    cancelkit_platforms: _PlatformsCaller
+    cancelkit_sandbox_emulators: _EmulatorsCaller
+    cancelkit_cassette_scenarios: _ScenariosCaller
+    cancelkit_prepare_request: _PrepareCaller
+    cancelkit_translate: _TranslateCaller
+    cancelkit_before_send: _BeforeSendCaller
+    cancelkit_normalise: _NormaliseCaller
+    cancelkit_normalise_status: _NormaliseStatusCaller
+    cancelkit_after_result: _AfterResultCaller

@@ -38,8 +38,8 @@ MAX_DECIMAL_PLACES = 12
 _INTEGER_LIMIT = 10**MAX_INTEGER_DIGITS
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NUMBER_RANGE = (
-    f"out of range: at most {MAX_INTEGER_DIGITS} digits before the decimal point "
-    f"and {MAX_DECIMAL_PLACES} after it"
+    f"number out of range (at most {MAX_INTEGER_DIGITS} digits before the decimal point "
+    f"and {MAX_DECIMAL_PLACES} after it)"
 )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -156,9 +156,9 @@ class PluginRegistry:
             yield impl.plugin_name, self.pm.subset_hook_caller(hook_name, remove_plugins=others)
 
     @property
-    def hook(self) -> Any:
-        """The pluggy hook relay (``registry.hook.cancelkit_translate(...)``)."""
-        return self.pm.hook
+    def hook(self) -> hookspecs.HookRelay:
+        """The pluggy hook relay (``registry.hook.cancelkit_translate(...)``), typed."""
+        return cast("hookspecs.HookRelay", self.pm.hook)
 
     def platforms(self) -> dict[str, PlatformAdapter]:
         """Every platform adapter, by name; plugins whose hook raises are reported."""

@@ -1,13 +1,16 @@
 """marshmallow schemas: canonical JSON <-> canonical dataclasses.
 
-``load_request`` is the single door through which input enters: whatever is
-wrong comes back as one :class:`InvalidRequestError` listing every field path
-and reason, before any plugin sees the request.
+``load_request`` is the single door through which input enters, JSON or a
+:class:`CancelRequest` built in code alike: whatever is wrong comes back as one
+:class:`InvalidRequestError` listing every field path and reason, before any
+plugin sees the request. Hostile shapes (deep nesting, lone surrogates, numbers
+too long to convert) are refused first by :mod:`cancelkit.core.inputcheck`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import fields as dataclass_fields
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +28,7 @@ from marshmallow import (
 )
 
 from .errors import FieldError, InvalidRequestError
+from .inputcheck import check_input, number_problem
 from .model import (
     MAX_LINES,
     OUTCOMES,
@@ -44,10 +48,17 @@ _NON_EMPTY = validate.Length(min=1, error="must not be empty")
 _REASON = validate.OneOf(REASONS, error="unknown reason {input!r}; accepted: {choices}")
 
 
+def _bounded(value: Decimal) -> None:
+    # Numeric strings ("1e1000000") become Decimals only here, past the input guard.
+    problem = number_problem(value)
+    if problem is not None:
+        raise ValidationError(problem)
+
+
 def _money(**kwargs: Any) -> fields.Decimal:
     # allow_nan=False (the default) refuses NaN and Infinity.
     return fields.Decimal(
-        validate=_NON_NEGATIVE,
+        validate=[_NON_NEGATIVE, _bounded],
         error_messages={"invalid": "must be a number or a numeric string"},
         **kwargs,
     )
@@ -75,7 +86,7 @@ class LineSchema(_Strict):
     line_id = _text(required=True)
     quantity = fields.Decimal(
         required=True,
-        validate=_POSITIVE,
+        validate=[_POSITIVE, _bounded],
         error_messages={"invalid": "must be a number"},
     )
     product_id = _text(load_default=None)
@@ -136,14 +147,19 @@ class CancelRequestSchema(_Strict):
         elif isinstance(given, list) and not given:
             raise ValidationError("must contain at least one line", "lines")
 
-    @validates_schema
-    def _unique_lines(self, data: dict[str, Any], **_: Any) -> None:
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _unique_lines(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        # Read from the input, so duplicates are reported along with other field errors.
+        given = original.get("lines") if isinstance(original, Mapping) else None
         seen: dict[str, int] = {}
         problems: dict[int, dict[str, list[str]]] = {}
-        for index, line in enumerate(data.get("lines", ())):
-            if line.line_id in seen:
-                problems[index] = {"line_id": [f"duplicate of lines[{seen[line.line_id]}].line_id"]}
-            seen.setdefault(line.line_id, index)
+        for index, line in enumerate(given if isinstance(given, list) else ()):
+            line_id = line.get("line_id") if isinstance(line, Mapping) else None
+            if not isinstance(line_id, str):
+                continue
+            if line_id in seen:
+                problems[index] = {"line_id": [f"duplicate of lines[{seen[line_id]}].line_id"]}
+            seen.setdefault(line_id, index)
         if problems:
             raise ValidationError({"lines": problems})
 
@@ -184,20 +200,78 @@ def _lower_first(message: str) -> str:
 
 
 def load_request(data: Any) -> CancelRequest:
-    """Build a :class:`CancelRequest` from parsed JSON, or raise ``InvalidRequestError``.
+    """Build a checked :class:`CancelRequest`, or raise ``InvalidRequestError``.
 
-    Every problem is reported at once, each with its field path.
+    ``data`` is parsed JSON or a ``CancelRequest`` built in code; the latter is
+    taken apart into its raw values and loaded through the same schema, so it
+    passes exactly the same checks. Every problem is reported at once, each with
+    its field path.
     """
+    problems: list[FieldError] = []
     if isinstance(data, CancelRequest):
-        return data
-    if not isinstance(data, Mapping):
+        data = _plain_request(data, problems)
+    elif not isinstance(data, Mapping):
         raise InvalidRequestError(
             FieldError("", f"the request must be a JSON object, not {_json_type(data)}")
         )
+    problems.extend(check_input(data))
+    if problems:  # hostile or mistyped input never reaches marshmallow
+        raise InvalidRequestError(problems)
     try:
-        return _REQUEST_SCHEMA.load(data)
+        loaded: CancelRequest = _REQUEST_SCHEMA.load(data)
     except ValidationError as error:
         raise InvalidRequestError(flatten_messages(error.messages)) from None
+    return loaded
+
+
+def _plain_request(request: CancelRequest, problems: list[FieldError]) -> dict[str, Any]:
+    """A request built in code as the plain data its JSON form would be (raw values).
+
+    Nothing is converted or trusted: the schema judges every value. Only the
+    element types of ``lines`` and taxes are checked here, since a mapping in
+    place of a ``Line`` would otherwise load as if it were JSON.
+    """
+    data = _attributes(request)
+    data["lines"] = _elements(request.lines, Line, "lines", problems, _plain_line)
+    return data
+
+
+def _plain_line(line: Line, path: str, problems: list[FieldError]) -> dict[str, Any]:
+    data = _attributes(line)
+    for name in ("taxes", "shipping_taxes"):
+        data[name] = _elements(data[name], Tax, f"{path}.{name}", problems, _plain_tax)
+    return data
+
+
+def _plain_tax(tax: Tax, path: str, problems: list[FieldError]) -> dict[str, Any]:
+    return _attributes(tax)
+
+
+def _attributes(instance: Any) -> dict[str, Any]:
+    return {f.name: getattr(instance, f.name) for f in dataclass_fields(instance)}
+
+
+def _elements(
+    value: Any,
+    kind: type,
+    path: str,
+    problems: list[FieldError],
+    plain: Callable[[Any, str, list[FieldError]], dict[str, Any]],
+) -> Any:
+    """``value`` as a list of plain items; anything but a list or tuple is left to the schema."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    found: list[Any] = []
+    for index, item in enumerate(value):
+        where = f"{path}[{index}]"
+        if isinstance(item, kind):
+            found.append(plain(item, where, problems))
+        else:
+            problems.append(
+                FieldError(where, f"must be a {kind.__name__}, not {type(item).__name__}")
+            )
+            found.append(None)
+    return found
 
 
 def _json_type(value: Any) -> str:
@@ -214,7 +288,8 @@ def _json_type(value: Any) -> str:
 
 def dump_request(request: CancelRequest) -> dict[str, Any]:
     """The canonical JSON form of a request (``Decimal`` values kept exact)."""
-    return _REQUEST_SCHEMA.dump(request)
+    dumped: dict[str, Any] = _REQUEST_SCHEMA.dump(request)
+    return dumped
 
 
 class _ResultErrorSchema(Schema):
@@ -260,7 +335,8 @@ class CancelResultSchema(Schema):
 
 def dump_result(result: CancelResult) -> dict[str, Any]:
     """The canonical JSON form of a result (contract)."""
-    return _RESULT_SCHEMA.dump(result)
+    dumped: dict[str, Any] = _RESULT_SCHEMA.dump(result)
+    return dumped
 
 
 # Built once: constructing a marshmallow schema costs more than loading a request.

@@ -38,6 +38,7 @@ from .adapter import PlatformAdapter
 from .auth import Authenticator
 from .config import Settings
 from .errors import AuthenticationError, TransportError
+from .hookspecs import HookRelay
 from .http import HttpCall, HttpResponse
 from .secrets import Scrubber
 
@@ -82,7 +83,7 @@ class Sender:
         session: requests.Session,
         authenticator: Authenticator,
         *,
-        hooks: Any,
+        hooks: HookRelay,
         timeout: tuple[float, float],
         policy: RetryPolicy,
         scrubber: Scrubber | None = None,

@@ -5,6 +5,7 @@ record mode ``none``."""
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,23 +55,37 @@ CONTRACT_OF = {
 }
 
 
+@functools.cache
+def _contract_validator(schema_file: str) -> Any:
+    """One contract's validator, checked and built once (jsonschema.validate costs ~100x)."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads((CONTRACTS / schema_file).read_text())
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
 @pytest.fixture(autouse=True)
 def every_translated_body_meets_its_contract(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever a test translates or sends is validated against the platform's schema."""
     import importlib
     import json
 
-    import jsonschema
-
     for (module_name, class_name), schema_file in CONTRACT_OF.items():
         cls = getattr(importlib.import_module(module_name), class_name)
-        schema = json.loads((CONTRACTS / schema_file).read_text())
 
         def checked(
-            self: Any, request: Any, settings: Any, _original=cls.translate, _schema=schema
+            self: Any,
+            request: Any,
+            settings: Any,
+            _original=cls.translate,
+            _schema_file=schema_file,
         ) -> Any:
             call = _original(self, request, settings)
-            jsonschema.validate(json.loads(call.body_bytes()), _schema)
+            _contract_validator(_schema_file).validate(json.loads(call.body_bytes()))
             return call
 
         monkeypatch.setattr(cls, "translate", checked)

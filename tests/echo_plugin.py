@@ -1,20 +1,34 @@
 """A minimal third-party plugin used by the tests: an adapter and its emulator.
 
-It is written exactly as an outside package would write one, and registered
-through a real entry point (see test_plugins.py).
+It is written exactly as an outside package would write one - importing only
+``cancelkit.plugin`` - registered through a real entry point (see
+test_plugins.py), and type-checked with ``mypy --strict`` by .ci/run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from cancelkit import Capabilities, PlatformAdapter, hookimpl
-from cancelkit.core.auth import Authenticator, StaticHeaders
-from cancelkit.core.config import Setting, Settings
-from cancelkit.core.http import MASK, HttpCall, HttpResponse, join_url
-from cancelkit.core.model import CancelRequest, CancelResult, lines_with_status
-from cancelkit.core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
+from cancelkit.plugin import (
+    MASK,
+    Authenticator,
+    CancelRequest,
+    CancelResult,
+    Capabilities,
+    Emulator,
+    EmuRequest,
+    EmuResponse,
+    HttpCall,
+    HttpResponse,
+    PlatformAdapter,
+    Setting,
+    Settings,
+    StaticHeaders,
+    hookimpl,
+    join_url,
+    lines_with_status,
+)
 
 
 class EchoAdapter(PlatformAdapter):
@@ -52,7 +66,7 @@ class EchoAdapter(PlatformAdapter):
 
 class EchoEmulator(Emulator):
     platform = "echo"
-    production_bases: Mapping[str, str] = {}
+    production_bases: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self) -> None:
         self.reset()

@@ -398,5 +398,6 @@ def _with_output(message: str, code: str, detail: str) -> dict[str, Any]:
 def _first_error(payload: Any) -> dict[str, str]:
     item = payload[0] if isinstance(payload, list) else payload
     if "output" in item:
-        return item["output"]["errors"][0]
+        first: dict[str, str] = item["output"]["errors"][0]
+        return first
     return {"errorCode": item.get("errorCode", "UNKNOWN"), "message": item.get("message", "")}
