@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 
 from .core import jsonutil
-from .core.errors import CancelkitError, FieldError, InvalidRequestError
 from .core.sandbox.faults import FAULT_KINDS
+from .errors import CancelkitError, FieldError, InvalidRequestError
 
 if TYPE_CHECKING:
     from .core.client import Client
@@ -401,7 +401,7 @@ def cassettes_check(platforms: tuple[str, ...], out: Path) -> None:
 
 
 def _cassettes(argv: list[str]) -> int:
-    from .core.errors import ConfigurationError
+    from .errors import ConfigurationError
 
     try:
         import vcr  # noqa: F401  (the recorder's one extra dependency)

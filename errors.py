@@ -1,23 +1,72 @@
-"""Public home of cancelkit's exception hierarchy (``cancelkit.errors``)."""
+"""One exception hierarchy for everything cancelkit raises: ``cancelkit.errors``.
 
-from .core.errors import (
-    AuthenticationError,
-    CancelkitError,
-    ConfigurationError,
-    FieldError,
-    InvalidRequestError,
-    PluginError,
-    TransportError,
-    UnknownPlatformError,
-)
+A business refusal by a platform is a *result* (outcome ``rejected``), never an
+exception. Exceptions are for bad input, bad configuration or credentials, and
+transport failures before anything was sent. Each class carries the CLI exit code
+it maps to, so the command line and the library can never disagree.
+"""
 
-__all__ = [
-    "AuthenticationError",
-    "CancelkitError",
-    "ConfigurationError",
-    "FieldError",
-    "InvalidRequestError",
-    "PluginError",
-    "TransportError",
-    "UnknownPlatformError",
-]
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class CancelkitError(Exception):
+    """Base class of every error cancelkit raises."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field of the input: ``lines[1].quantity: must be > 0``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class InvalidRequestError(CancelkitError, ValueError):
+    """The canonical request (or a CLI argument) is invalid; nothing was sent."""
+
+    exit_code = 2
+
+    def __init__(self, errors: list[FieldError] | FieldError | str):
+        if isinstance(errors, str):
+            errors = [FieldError("", errors)]
+        elif isinstance(errors, FieldError):
+            errors = [errors]
+        self.errors: list[FieldError] = list(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
+class UnknownPlatformError(InvalidRequestError):
+    """No loaded plugin provides the platform that was asked for."""
+
+
+class ConfigurationError(CancelkitError):
+    """Settings or credentials are missing or malformed; nothing was sent."""
+
+    exit_code = 4
+
+
+class AuthenticationError(ConfigurationError):
+    """The platform refused our credentials (token request failed, 401/403)."""
+
+
+class TransportError(CancelkitError):
+    """The call could not be delivered (connection refused, DNS, TLS).
+
+    Raised only when the platform cannot have received the cancellation, so the
+    caller may safely try again later.
+    """
+
+    exit_code = 3
+
+
+class PluginError(CancelkitError):
+    """A plugin misbehaved (bad return value from a hook)."""
+
+    exit_code = 3

@@ -14,9 +14,9 @@ from typing import Any, ClassVar, Literal
 
 from marshmallow import Schema, ValidationError
 
+from ..errors import FieldError, InvalidRequestError
 from .auth import Authenticator
 from .config import Setting, Settings
-from .errors import FieldError, InvalidRequestError
 from .http import HttpCall, HttpResponse
 from .model import REASONS, CancelRequest, CancelResult, Line
 from .outcomes import unknown_result

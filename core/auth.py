@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from ..errors import AuthenticationError, TransportError
 from . import jsonutil
-from .errors import AuthenticationError, TransportError
 from .http import HttpCall
 
 if TYPE_CHECKING:  # requests loads only when something is sent, not for translate

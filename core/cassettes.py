@@ -32,9 +32,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import simplejson
 
+from ..errors import CancelkitError
 from . import jsonutil
 from .client import Client
-from .errors import CancelkitError
 from .ratelimit import reset_all as reset_limiters
 from .registry import PluginRegistry
 from .sandbox.emulator import Emulator

@@ -21,11 +21,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigurationError, FieldError, InvalidRequestError, PluginError
 from . import answers
 from .adapter import PlatformAdapter
 from .auth import mask_repr
 from .config import Settings, load_settings
-from .errors import ConfigurationError, FieldError, InvalidRequestError, PluginError
 from .http import HttpCall
 from .inputcheck import string_problem
 from .model import CancelRequest, CancelResult

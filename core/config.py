@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigurationError
 from .configfile import default_config_path as default_config_path
 from .configfile import platform_table
-from .errors import ConfigurationError
 from .settingkinds import KINDS, SettingKind, problem
 
 #: Settings core itself reads, checked as this kind whatever a plugin declares.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from .errors import FieldError
+from ..errors import FieldError
 
 #: Containers nested deeper than this are refused. A canonical request needs 4
 #: (request, lines, line, taxes, tax); 32 leaves room for plugins' options.

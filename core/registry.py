@@ -21,9 +21,9 @@ from typing import Any, cast
 
 import pluggy
 
+from ..errors import UnknownPlatformError
 from . import builtin_hooks, hookspecs
 from .adapter import PlatformAdapter
-from .errors import UnknownPlatformError
 from .sandbox.emulator import Emulator
 
 ENTRY_POINT_GROUP = "cancelkit.plugins"

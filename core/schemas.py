@@ -27,7 +27,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from .errors import FieldError, InvalidRequestError
+from ..errors import FieldError, InvalidRequestError
 from .inputcheck import check_input, number_problem
 from .model import (
     MAX_LINES,

@@ -33,11 +33,11 @@ from typing import Any, Literal
 import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from ..errors import AuthenticationError, TransportError
 from . import wire
 from .adapter import PlatformAdapter
 from .auth import Authenticator
 from .config import Settings
-from .errors import AuthenticationError, TransportError
 from .hookspecs import HookRelay
 from .http import HttpCall, HttpResponse
 from .secrets import Scrubber

@@ -26,7 +26,7 @@ import requests.auth
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .errors import ConfigurationError, PluginError
+from ..errors import ConfigurationError, PluginError
 
 #: Printable ASCII but the space: what a URL may carry as it is. quote() with these
 #: as "safe" encodes only the rest, so existing escapes such as %2E stay as they are.

@@ -12,10 +12,10 @@ import pytest
 import cancelkit
 from cancelkit import hookimpl
 from cancelkit.core.client import Client
-from cancelkit.core.errors import InvalidRequestError
 from cancelkit.core.http import HttpResponse
 from cancelkit.core.ratelimit import SlidingWindowLimiter
 from cancelkit.core.schemas import load_request
+from cancelkit.errors import InvalidRequestError
 from cancelkit.plugins.aboutyou.adapter import AboutYouAdapter
 
 CONTRACT = json.loads(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cancelkit.core.auth import EXPIRY_MARGIN_SECONDS, ClientCredentialsToken
-from cancelkit.core.errors import AuthenticationError
+from cancelkit.errors import AuthenticationError
 
 
 class FakeSession:

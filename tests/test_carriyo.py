@@ -13,10 +13,10 @@ import requests
 import cancelkit
 from cancelkit.core.auth import ClientCredentialsToken
 from cancelkit.core.client import Client
-from cancelkit.core.errors import AuthenticationError, ConfigurationError, InvalidRequestError
 from cancelkit.core.http import HttpResponse
 from cancelkit.core.model import REASONS
 from cancelkit.core.schemas import load_request
+from cancelkit.errors import AuthenticationError, ConfigurationError, InvalidRequestError
 from cancelkit.plugins.carriyo.adapter import LINE_ITEM_ID_KEY, CarriyoAdapter
 from cancelkit.plugins.carriyo.adapter import REASON_MAP as CARRIYO_REASONS
 

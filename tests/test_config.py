@@ -11,7 +11,7 @@ from click.testing import CliRunner
 import cancelkit
 from cancelkit.cli import main
 from cancelkit.core.client import Client
-from cancelkit.core.errors import ConfigurationError
+from cancelkit.errors import ConfigurationError
 
 CONFIG = """
 [default.mirakl]

@@ -25,12 +25,12 @@ from hypothesis import strategies as st
 from cancelkit.cli import main
 from cancelkit.core import jsonutil
 from cancelkit.core.client import Client
-from cancelkit.core.errors import InvalidRequestError
 from cancelkit.core.http import render
 from cancelkit.core.inputcheck import MAX_DEPTH
 from cancelkit.core.model import CancelRequest, Line, Tax
 from cancelkit.core.sandbox.server import Sandbox
 from cancelkit.core.schemas import load_request
+from cancelkit.errors import InvalidRequestError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

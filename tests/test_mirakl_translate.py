@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 
 import cancelkit
-from cancelkit.core.errors import InvalidRequestError
 from cancelkit.core.http import render
 from cancelkit.core.model import REASONS
+from cancelkit.errors import InvalidRequestError
 from cancelkit.plugins.mirakl.adapter import REASON_MAP as MIRAKL_REASONS
 
 CONTRACT = json.loads(

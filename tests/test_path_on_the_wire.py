@@ -29,8 +29,8 @@ from cancelkit.core import jsonutil, wire
 from cancelkit.core.adapter import PlatformAdapter
 from cancelkit.core.client import Client
 from cancelkit.core.config import Settings
-from cancelkit.core.errors import InvalidRequestError, PluginError
 from cancelkit.core.model import CancelRequest
+from cancelkit.errors import InvalidRequestError, PluginError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -18,8 +18,8 @@ from cancelkit import PluginRegistry, hookimpl
 from cancelkit.cli import main
 from cancelkit.core import cassettes, hookspecs, registry
 from cancelkit.core.client import Client
-from cancelkit.core.errors import InvalidRequestError
 from cancelkit.core.sandbox.server import Sandbox
+from cancelkit.errors import InvalidRequestError
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent

@@ -20,8 +20,8 @@ import cancelkit
 from cancelkit.cli import EXIT_BY_OUTCOME
 from cancelkit.core import jsonutil
 from cancelkit.core.client import Client
-from cancelkit.core.errors import CancelkitError
 from cancelkit.core.sandbox.server import Sandbox
+from cancelkit.errors import CancelkitError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PLATFORMS = ("mirakl", "salesforce", "salesforce-flow", "carriyo", "aboutyou")

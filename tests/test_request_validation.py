@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 import cancelkit
-from cancelkit.core.errors import InvalidRequestError
 from cancelkit.core.model import MAX_LINES
 from cancelkit.core.schemas import dump_request, load_request
+from cancelkit.errors import InvalidRequestError
 
 
 def line(**overrides: Any) -> dict[str, Any]:

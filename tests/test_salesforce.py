@@ -12,9 +12,9 @@ import jsonschema
 import pytest
 
 import cancelkit
-from cancelkit.core.errors import ConfigurationError, InvalidRequestError
 from cancelkit.core.http import HttpResponse
 from cancelkit.core.schemas import load_request
+from cancelkit.errors import ConfigurationError, InvalidRequestError
 from cancelkit.plugins.salesforce import flow as flow_module
 from cancelkit.plugins.salesforce.common import DEFAULT_API_VERSION
 from cancelkit.plugins.salesforce.connect import SalesforceConnectAdapter

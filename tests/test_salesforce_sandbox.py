@@ -8,7 +8,7 @@ import pytest
 
 import cancelkit
 from cancelkit.core.client import Client
-from cancelkit.core.errors import AuthenticationError, ConfigurationError
+from cancelkit.errors import AuthenticationError, ConfigurationError
 from cancelkit.plugins.salesforce.emulator import SANDBOX_CLIENT_SECRET
 
 PLATFORMS = ["salesforce", "salesforce-flow"]

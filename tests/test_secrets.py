@@ -29,8 +29,8 @@ from cancelkit.cli import main
 from cancelkit.core import jsonutil
 from cancelkit.core.cassettes import make_vcr
 from cancelkit.core.client import Client
-from cancelkit.core.errors import CancelkitError
 from cancelkit.core.schemas import dump_result
+from cancelkit.errors import CancelkitError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: The run-time token the echo server's token endpoint hands out.

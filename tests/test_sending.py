@@ -9,9 +9,9 @@ import pytest
 
 import cancelkit
 from cancelkit.core.client import Client
-from cancelkit.core.errors import AuthenticationError, TransportError
 from cancelkit.core.sandbox.server import Sandbox
 from cancelkit.core.sending import RetryPolicy
+from cancelkit.errors import AuthenticationError, TransportError
 from cancelkit.plugins.mirakl.emulator import SANDBOX_CLIENT_SECRET
 
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import ConfigurationError
+from ...errors import ConfigurationError
 from .emulator import Emulator, EmuRequest, EmuResponse
 from .faults import FAULT_KINDS, REFUSING_KINDS, Fault
 from .isolation import SandboxConfig

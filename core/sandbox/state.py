@@ -6,7 +6,7 @@ bring the emulators up to date with the file, handle the request, save, release.
 A save writes a temporary file in the same directory, fsyncs it and renames it
 over the old one, so a reader (or a ``kill -9`` mid-save) sees either the old
 state or the new one, never a mix. A file that cannot be read back is a
-:class:`~cancelkit.core.errors.ConfigurationError` naming the file and the way out.
+:class:`~cancelkit.errors.ConfigurationError` naming the file and the way out.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import filelock
 
-from ..errors import ConfigurationError
+from ...errors import ConfigurationError
 from .emulator import Emulator
 
 #: Seconds to wait for another process's lock: it is held for one request only.
