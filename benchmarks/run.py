@@ -6,6 +6,9 @@ Prints medians of several runs, each against a baseline measured in the same run
    serialisation, against building the same body dict by hand and
    ``json.dumps``-ing it. The ratio is what we track.
 2. start-up: ``cancelkit --help`` wall time, against ``python -c "import click"``.
+3. the plugin API's run-time cost (``benchmarks/plugin_api.py``): CLI ``translate``
+   and ``--help`` against bare click, modules ``translate`` imports, module switches
+   in one send.
 """
 
 from __future__ import annotations
@@ -120,3 +123,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    import plugin_api
+
+    plugin_api.main()

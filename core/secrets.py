@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
@@ -103,6 +104,8 @@ class Scrubber:
 
     def scrub_value(self, value: T) -> T:
         """Strings, mappings, sequences and dataclasses, scrubbed all the way down."""
+        if self._compiled is None:  # no secret known yet: nothing to look for
+            return value
         return _scrub_any(value, self.scrub)  # type: ignore[no-any-return]
 
     def scrub_error(self, error: BaseException) -> BaseException:
@@ -120,10 +123,15 @@ class Scrubber:
         return error
 
 
+_PLAIN = frozenset({int, float, bool, Decimal, type(None)})
+
+
 def _scrub_any(value: Any, scrub: Any) -> Any:
     """``value`` with secrets masked; the very same object when nothing changed."""
     if isinstance(value, str):
         return scrub(value)
+    if type(value) in _PLAIN:  # numbers hold no secret (and ABC checks are slow)
+        return value
     if isinstance(value, Mapping):
         items = [(_scrub_any(k, scrub), _scrub_any(v, scrub)) for k, v in value.items()]
         same = all(a is k and b is v for (a, b), (k, v) in zip(items, value.items(), strict=True))
