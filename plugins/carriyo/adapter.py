@@ -101,7 +101,7 @@ class CarriyoOptions(Schema):
     )
 
 
-def base_url(settings: Settings) -> str:
+def _base_url(settings: Settings) -> str:
     """``base_url`` if set, else the host of ``environment`` (production or demo)."""
     if settings.get("base_url"):
         return settings["base_url"]
@@ -159,7 +159,7 @@ class CarriyoAdapter(PlatformAdapter):
                 for line in request.lines
             ]
         url = join_url(
-            base_url(settings),
+            _base_url(settings),
             "orders",
             request.order_id,
             "fulfillment-orders",
@@ -184,7 +184,7 @@ class CarriyoAdapter(PlatformAdapter):
                 "CANCELKIT_CARRIYO_CLIENT_ID and CANCELKIT_CARRIYO_CLIENT_SECRET"
             )
         return ClientCredentialsToken(
-            f"{base_url(settings).rstrip('/')}/oauth/token",
+            f"{_base_url(settings).rstrip('/')}/oauth/token",
             {
                 "client_id": settings.require("client_id"),
                 "client_secret": settings.require("client_secret"),
@@ -205,7 +205,7 @@ class CarriyoAdapter(PlatformAdapter):
             return self.unknown(request, "the answer does not contain the fulfillment order", 200)
         if 200 <= status < 300:
             return self.unknown(request, f"HTTP {status} without a readable order", status)
-        return rejected_result(self.name, request, error_items(payload, status), status)
+        return rejected_result(self.name, request, _error_items(payload, status), status)
 
     def _from_order(
         self, request: CancelRequest, order: Mapping[str, Any], fo: Mapping[str, Any]
@@ -308,7 +308,7 @@ def _removed_quantity(order: Mapping[str, Any], line_id: str) -> Decimal:
     return Decimal(0)
 
 
-def error_items(payload: Any, status: int) -> tuple[ResultError, ...]:
+def _error_items(payload: Any, status: int) -> tuple[ResultError, ...]:
     """Carriyo errors: ``errors: ["field : message"]``, ``error_details``, or ``message``."""
     found: list[ResultError] = []
     code = "NOT_FOUND" if status == 404 else f"HTTP_{status}"
