@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 import requests
+from helpers import serving
 
 from cancelkit import HttpCall, PluginRegistry, hookimpl
 from cancelkit.core import jsonutil, wire
@@ -157,14 +158,9 @@ class _RawServer(socketserver.ThreadingTCPServer):
 @pytest.fixture(scope="module")
 def raw_server() -> Iterator[Wire]:
     state = Wire()
-    server = _RawServer(state)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(_RawServer(state)) as url:
+        state.url = url
+        yield state
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 import requests
+from helpers import mirakl_token
 
 import cancelkit
 from cancelkit.core.sandbox.server import Sandbox
 from cancelkit.plugins.mirakl.emulator import (
     SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
     SEED_ORDERS,
 )
 
@@ -20,18 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def token(box: Sandbox) -> str:
-    answer = requests.post(
-        f"{box.base_url('mirakl')}/auth/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": SANDBOX_CLIENT_ID,
-            "client_secret": SANDBOX_CLIENT_SECRET,
-        },
-        timeout=5,
-    )
-    assert answer.status_code == 200
-    assert answer.json()["expires_in"] == 3599
-    return answer.json()["access_token"]
+    answer = mirakl_token(box)
+    assert answer["expires_in"] == 3599
+    return str(answer["access_token"])
 
 
 def cancel(box: Sandbox, order_id: str, body: Any, bearer: str | None = None):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers import serving
 
 import cancelkit
 from cancelkit.cli import main
@@ -106,16 +106,9 @@ def production() -> Iterator[Production]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     # A short poll keeps each test's teardown (shutdown waits one poll) quick.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-    )
-    thread.start()
-    stand_in.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(server, poll=0.01) as url:
+        stand_in.url = url
         yield stand_in
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # -- what the sandbox received ------------------------------------------------

@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
+from helpers import mirakl_token
 
 import cancelkit
 from cancelkit.cli import main
-from cancelkit.plugins.mirakl.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SEED_ORDERS
+from cancelkit.plugins.mirakl.emulator import SEED_ORDERS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mirakl.json"
@@ -289,18 +290,8 @@ def test_sandbox_reset_recovers_from_a_corrupt_state_file(state_path: Path) -> N
     assert not leftover.exists()
 
 
-def mirakl_token(box: Any) -> str:
-    answer = requests.post(
-        f"{box.base_url('mirakl')}/auth/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": SANDBOX_CLIENT_ID,
-            "client_secret": SANDBOX_CLIENT_SECRET,
-        },
-        timeout=5,
-    )
-    assert answer.status_code == 200
-    return answer.json()["access_token"]
+def bearer_for(box: Any) -> str:
+    return str(mirakl_token(box)["access_token"])
 
 
 def mirakl_cancel(box: Any, bearer: str) -> str:
@@ -338,7 +329,7 @@ def test_running_sandboxes_see_each_others_updates(state_path: Path) -> None:
         cancelkit.sandbox(state_path=state_path) as first,
         cancelkit.sandbox(state_path=state_path) as second,
     ):
-        bearer = mirakl_token(first)
+        bearer = bearer_for(first)
         action_id = mirakl_cancel(first, bearer)
         assert mirakl_poll(second, action_id, bearer).json()["status"] == "PENDING"
         assert mirakl_poll(first, action_id, bearer).json()["status"] == "SUCCESS"
@@ -349,7 +340,7 @@ def test_a_state_file_spoilt_while_serving_fails_the_request_not_the_server(
     state_path: Path,
 ) -> None:
     with cancelkit.sandbox(state_path=state_path) as box:
-        bearer = mirakl_token(box)
+        bearer = bearer_for(box)
         state_path.write_bytes(b"[]")
         answer = mirakl_poll(box, "nope", bearer)
         assert answer.status_code == 500
@@ -360,5 +351,5 @@ def test_a_state_file_spoilt_while_serving_fails_the_request_not_the_server(
 
 def test_without_a_state_file_no_file_is_touched(tmp_path: Path, state_path: Path) -> None:
     with cancelkit.sandbox() as box:
-        mirakl_cancel(box, mirakl_token(box))
+        mirakl_cancel(box, bearer_for(box))
     assert list(tmp_path.iterdir()) == []

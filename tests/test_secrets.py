@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +23,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 from click.testing import CliRunner
+from helpers import serving
 
 from cancelkit.cli import main
 from cancelkit.core import jsonutil
@@ -104,13 +104,9 @@ def echo() -> Iterator[Echo]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(server) as url:
+        state.url = url
+        yield state
 
 
 def settings(platform: str, mode: str, url: str) -> dict[str, str]:

@@ -1,0 +1,43 @@
+"""Small helpers several test modules share (tests/ is on pytest's ``pythonpath``)."""
+
+from __future__ import annotations
+
+import socketserver
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+
+from cancelkit.plugins.mirakl.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
+
+def mirakl_token(box: Any) -> dict[str, Any]:
+    """A Mirakl sandbox token answer, fetched with the sandbox client's credentials."""
+    answer = requests.post(
+        f"{box.base_url('mirakl')}/auth/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        },
+        timeout=5,
+    )
+    assert answer.status_code == 200
+    token: dict[str, Any] = answer.json()
+    return token
+
+
+@contextmanager
+def serving(server: socketserver.BaseServer, poll: float = 0.02) -> Iterator[str]:
+    """Serve ``server`` (bound to loopback) in a thread; yields its ``http://`` URL."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll})
+    thread.daemon = True
+    thread.start()
+    host, port = server.server_address[:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
