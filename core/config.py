@@ -139,8 +139,16 @@ def load_settings(
         kind = CORE_KINDS.get(setting.name, setting.kind)
         found = problem(kind, setting.secret, values.get(setting.name, ""))
         if found:
+            # A secret may have been pasted into another setting: never print one.
+            for secret in _secret_values(declared, values):
+                found = found.replace(secret, "***")
             raise ConfigurationError(f"{platform}: {where[setting.name]} {found}")
     return Settings(platform, values, declared)
+
+
+def _secret_values(declared: tuple[Setting, ...], values: Mapping[str, str]) -> list[str]:
+    secret = {s.name for s in declared if s.secret}
+    return sorted((v for k, v in values.items() if k in secret and v), key=len, reverse=True)
 
 
 def _unknown(platform: str, key: str, names: set[str]) -> str:

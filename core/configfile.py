@@ -59,7 +59,11 @@ def platform_table(
     """``platform``'s table in the chosen profile, or ``None`` when the file has none."""
     path, path_named = _locate(env, config_path)
     name, profile_named = _profile(env, profile)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as error:  # a name too long for the file system, say
+        raise ConfigurationError(f"config file {str(path)[:200]}: {error.strerror}") from None
+    if not exists:
         if path_named is not None:
             raise ConfigurationError(f"config file {path}{path_named} does not exist")
         if profile_named is not None:

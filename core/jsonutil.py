@@ -43,6 +43,8 @@ def loads(text: str | bytes) -> Any:
         return simplejson.loads(text, use_decimal=True, parse_int=_integer)
     except RecursionError:
         raise NestingError(too_deep_path(text)) from None
+    except ArithmeticError:  # e.g. 1e1000000000000000000: beyond Decimal's exponent range
+        raise ValueError("a number is out of range") from None
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:

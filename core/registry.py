@@ -75,7 +75,7 @@ class PluginRegistry:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         if os.environ.get(TRACE_VARIABLE):  # every hook call, its arguments and results
-            self.pm.trace.root.setwriter(sys.stderr.write)
+            self.pm.trace.root.setwriter(_scrubbed_stderr)
             self.pm.enable_tracing()
         self.pm.register(builtin_hooks, name="cancelkit.core.builtin_hooks")
         self.loaded: list[LoadedPlugin] = []
@@ -210,6 +210,13 @@ class PluginRegistry:
             known = ", ".join(sorted(platforms)) or "none"
             raise UnknownPlatformError(f"platform: unknown platform {name!r}; known: {known}")
         return platforms[name]
+
+
+def _scrubbed_stderr(text: str) -> None:
+    """Trace output may quote answers that echo a credential: mask every known secret."""
+    from .secrets import scrub_process_wide
+
+    sys.stderr.write(scrub_process_wide(text))
 
 
 def _why(error: BaseException) -> str:

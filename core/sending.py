@@ -122,13 +122,23 @@ class Sender:
             if response is None:
                 unknown = Delivery("unknown", None, failure, sends)
             else:
+                if unknown is not None and (
+                    self.adapter.is_auth_failure(response)
+                    or self.adapter.is_rate_limited(response)
+                    or 300 <= response.status < 400
+                    or response.status == 503
+                    or response.status == 401
+                ):
+                    # The first send may have been applied: that stays the answer.
+                    why = f"{unknown.reason}; the resend got HTTP {response.status}"
+                    return replace(unknown, reason=why, sends=sends)
                 if response.status == 401 and self.authenticator.can_refresh and not refreshed:
                     refreshed = force_refresh = True
                     continue
                 if self.adapter.is_auth_failure(response):
                     raise AuthenticationError(
                         f"{self.adapter.name}: HTTP {response.status}, credentials refused"
-                        + _short_message(response)
+                        + _short_message(response, self.scrubber)
                     )
                 wait = retry_after_seconds(response)
                 if self.adapter.is_rate_limited(response) or (
@@ -148,8 +158,9 @@ class Sender:
                         wait = self.policy.backoff(retries + 1)
                     return Delivery("rate_limited", response, None, sends, wait)
                 if 300 <= response.status < 400:
-                    location = response.header("Location") or "(no Location header)"
-                    moved = f"HTTP {response.status} redirect to {location}, not followed"
+                    location = response.header("Location")
+                    where = f"to {location}" if location else "without a Location"
+                    moved = f"HTTP {response.status} redirect {where}, not followed"
                     return Delivery("redirect", response, moved, sends, location=location)
                 unreadable = _unreadable(response, self.adapter)
                 if unreadable is None:
@@ -211,6 +222,8 @@ def _unreadable(response: HttpResponse, adapter: PlatformAdapter) -> str | None:
     text = response.text.strip()
     if not text:
         return f"HTTP {response.status} with an empty body"
+    if text == "null":
+        return f"HTTP {response.status} with a JSON null instead of an answer"
     if text[:1] == "<":
         return f"HTTP {response.status} with an HTML page instead of JSON"
     return f"HTTP {response.status} with a body that is not valid JSON"
@@ -245,12 +258,13 @@ def retry_after_seconds(response: HttpResponse) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def _short_message(response: HttpResponse) -> str:
+def _short_message(response: HttpResponse, scrubber: Scrubber) -> str:
     payload = response.json()
     if isinstance(payload, list) and payload:
         payload = payload[0]
     if isinstance(payload, dict):
         for key in ("message", "error_description", "error"):
             if isinstance(payload.get(key), str):
-                return f": {payload[key][:200]}"
+                # Scrub before cutting: a cut secret would no longer be recognised.
+                return f": {scrubber.scrub(payload[key])[:200]}"
     return ""

@@ -65,6 +65,8 @@ def _seconds_problem(value: str) -> str | None:
 
 
 def _url_problem(value: str, *, show: bool) -> str | None:
+    # A URL with user:password@ is never echoed: the password is a credential.
+    show = show and "@" not in value
     shown = f", got {value!r}" if show else ""
     wanted = f"must be an http:// or https:// URL with a host{shown}"
     if _CONTROL.search(value) or any(c.isspace() for c in value):
