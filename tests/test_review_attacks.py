@@ -171,3 +171,13 @@ def test_a_config_path_too_long_for_the_file_system_is_exit_4(tmp_path: Path) ->
     result = CliRunner().invoke(main, ["--config", str(path), "translate", "-p", "mirakl", EXAMPLE])
     assert result.exit_code == 4, result.output
     assert "internal error" not in result.output
+
+
+def test_a_sandbox_state_where_no_lock_can_be_made_is_exit_4_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # /proc takes no new files: the lock cannot be created, so waiting would not help.
+    monkeypatch.setenv("CANCELKIT_SANDBOX_STATE", "/proc/cancelkit-state.json")
+    result = CliRunner().invoke(main, ["send", "--sandbox", "-p", "mirakl", EXAMPLE])
+    assert result.exit_code == 4, result.output
+    assert "cannot lock it" in result.output

@@ -53,6 +53,8 @@ class StateFile:
         """Hold ``<state>.lock``: no other process loads or saves meanwhile."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # A lock file that cannot be created is not worth waiting for: say so now.
+            os.close(os.open(self._lock.lock_file, os.O_RDWR | os.O_CREAT, 0o600))
             self._lock.acquire(poll_interval=_LOCK_POLL)
         except filelock.Timeout:
             raise ConfigurationError(
