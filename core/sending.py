@@ -33,7 +33,7 @@ from typing import Any, Literal
 import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from ..errors import AuthenticationError, TransportError
+from ..errors import AuthenticationError, CancelkitError, TransportError
 from . import wire
 from .adapter import PlatformAdapter
 from .auth import Authenticator
@@ -112,11 +112,12 @@ class Sender:
         while True:
             try:
                 response, failure = self._attempt(call, refresh=force_refresh)
-            except TransportError:
+            except CancelkitError as error:
                 if unknown is None:
                     raise
                 # An earlier attempt may have been applied: that is what we report.
-                return replace(unknown, reason=f"{unknown.reason}; the resend could not connect")
+                why = "could not connect" if isinstance(error, TransportError) else "failed"
+                return replace(unknown, reason=f"{unknown.reason}; the resend {why}")
             sends += 1
             force_refresh = False
             if response is None:
