@@ -44,6 +44,7 @@ class Cell:
     requests: int  # cancel requests that reached the server (token calls not counted)
     retry_after: float | None = None
     message: str = ""
+    sleeps: tuple[float, ...] = ()  # the waits the client made (recorded, not waited)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def run_cell(platform: str, fault: Fault) -> Cell:
         box.inject(platform=platform, **fault.inject)
     else:
         box.stop()  # nothing listens on the port any more: connection refused
-    client = Client(config=config, sleep=lambda seconds: None)
+    sleeps: list[float] = []
+    client = Client(config=config, sleep=sleeps.append)
     try:
         result = client.send(example(platform), platform)
         cell = Cell(
@@ -123,7 +125,9 @@ def run_cell(platform: str, fault: Fault) -> Cell:
         box.stop()
     prefix = f"/{settings_name}/"
     requests = sum(1 for line in seen if prefix in line and "/oauth" not in line)
-    return Cell(cell.outcome, cell.exit_code, requests, cell.retry_after, cell.message)
+    return Cell(
+        cell.outcome, cell.exit_code, requests, cell.retry_after, cell.message, tuple(sleeps)
+    )
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
@@ -137,6 +141,10 @@ def test_every_fault_gives_the_contract_outcome(platform: str, fault: Fault) -> 
     if cell.outcome == "unknown":
         sent = "sent once" if cell.requests == 1 else f"sent {cell.requests} times"
         assert sent in cell.message  # the message says truthfully how often it went out
+    if fault.name == "429 with Retry-After":  # every emulator's 429 carries it, honoured
+        assert cell.sleeps == (1.0,), cell.sleeps
+    if fault.name == "429 without Retry-After":  # core's own backoff
+        assert cell.sleeps == (2.0,), cell.sleeps
     if fault.name == "302 redirect":
         assert "/moved/" in cell.message  # it names the Location
     if cell.outcome == "TransportError":
