@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from .core import jsonutil
 from .core.sandbox.faults import FAULT_KINDS
 from .errors import CancelkitError, FieldError, InvalidRequestError
 
@@ -132,6 +131,8 @@ def platforms(state: _State, as_json: bool) -> None:
     Example:
       cancelkit platforms --json
     """
+    from .core import jsonutil  # simplejson loads only when JSON is read or written
+
     registry = state.registry
     adapters = registry.platforms()
     broken = [{"name": b.name, "source": b.source, "error": b.error} for b in registry.broken]
@@ -462,6 +463,8 @@ def _sandbox_reset_hint() -> str:
 
 
 def _read_json(stream: Any) -> Any:
+    from .core import jsonutil  # simplejson loads only when JSON is read or written
+
     name = getattr(stream, "name", "-")
     raw = stream.read()
     try:
@@ -488,6 +491,7 @@ def _print_result(result: CancelResult) -> None:
 
 
 def _finish(result: CancelResult, as_json: bool) -> None:
+    from .core import jsonutil  # simplejson loads only when JSON is read or written
     from .core.schemas import dump_result
 
     if as_json:

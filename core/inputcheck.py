@@ -63,6 +63,20 @@ def number_problem(value: int | float | Decimal) -> str | None:
     return None
 
 
+def bounded_decimal(value: Decimal) -> None:
+    """A marshmallow validator: a loaded decimal within the bounds, else ValidationError.
+
+    Numeric strings (``"1e1000000"``) become decimals only in the schema, past
+    :func:`check_input`, so quantity and money fields check again here.
+    """
+    problem = number_problem(value)
+    if problem is not None:
+        # Imported here: jsonutil (and so ``cancelkit --help``) uses this module too.
+        from marshmallow import ValidationError
+
+        raise ValidationError(problem)
+
+
 def string_problem(value: str) -> str | None:
     """Why ``value`` cannot be a string in a request (not UTF-8 encodable), or None."""
     found = _SURROGATE.search(value)

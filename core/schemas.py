@@ -28,7 +28,7 @@ from marshmallow import (
 )
 
 from ..errors import FieldError, InvalidRequestError
-from .inputcheck import check_input, number_problem
+from .inputcheck import bounded_decimal, check_input
 from .model import (
     MAX_LINES,
     OUTCOMES,
@@ -48,17 +48,10 @@ _NON_EMPTY = validate.Length(min=1, error="must not be empty")
 _REASON = validate.OneOf(REASONS, error="unknown reason {input!r}; accepted: {choices}")
 
 
-def _bounded(value: Decimal) -> None:
-    # Numeric strings ("1e1000000") become Decimals only here, past the input guard.
-    problem = number_problem(value)
-    if problem is not None:
-        raise ValidationError(problem)
-
-
 def _money(**kwargs: Any) -> fields.Decimal:
     # allow_nan=False (the default) refuses NaN and Infinity.
     return fields.Decimal(
-        validate=[_NON_NEGATIVE, _bounded],
+        validate=[_NON_NEGATIVE, bounded_decimal],
         error_messages={"invalid": "must be a number or a numeric string"},
         **kwargs,
     )
@@ -86,7 +79,7 @@ class LineSchema(_Strict):
     line_id = _text(required=True)
     quantity = fields.Decimal(
         required=True,
-        validate=[_POSITIVE, _bounded],
+        validate=[_POSITIVE, bounded_decimal],
         error_messages={"invalid": "must be a number"},
     )
     product_id = _text(load_default=None)

@@ -141,10 +141,10 @@ class Sender:
                         f"{self.adapter.name}: HTTP {response.status}, credentials refused"
                         + _short_message(response, self.scrubber)
                     )
-                wait = retry_after_seconds(response)
-                if self.adapter.is_rate_limited(response) or (
-                    response.status == 503 and wait is not None
-                ):
+                # Retry-After matters only for a refusal to process now.
+                limited = self.adapter.is_rate_limited(response)
+                wait = retry_after_seconds(response) if limited or response.status == 503 else None
+                if limited or (response.status == 503 and wait is not None):
                     # 429 and 503 pass; a platform's own quota answer (no Retry-After) does not.
                     transient = response.status in (429, 503)
                     if (
@@ -177,8 +177,8 @@ class Sender:
         for headers in self.hooks.cancelkit_before_send(call=call, adapter=self.adapter):
             extra.update(headers or {})
         auth = self.authenticator.headers(self.session, refresh=refresh)
-        self.scrubber.add_headers(auth)
         call = self.authenticator.rebase(call)
+        self.scrubber.add_headers(auth)  # before anything is sent: echoes get masked
         limiter = self.adapter.rate_limiter(call, self.settings)
         if limiter is not None:  # every attempt counts against the platform's limit
             limiter.acquire(self.clock, self.sleep)
