@@ -275,7 +275,6 @@ def send(
 
             click.echo(render(client.translate(data, platform), "json"))
             return
-        client.prepare(data, platform)  # bad input is refused before any fault is queued
         for kind in faults:
             assert _active_sandbox is not None
             _inject(_active_sandbox, client, kind, platform)

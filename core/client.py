@@ -21,7 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, FieldError, InvalidRequestError, PluginError
+from ..errors import FieldError, InvalidRequestError, PluginError
 from . import answers
 from .adapter import PlatformAdapter
 from .auth import mask_repr
@@ -280,15 +280,11 @@ def _check_tracking_id(tracking_id: str) -> None:
 
 
 def _timeout(settings: Settings) -> tuple[float, float]:
+    # load_settings has checked it already: a number of seconds > 0, or unset.
     raw = settings.get("timeout")
     if not raw:
         return DEFAULT_TIMEOUT
-    try:
-        read = float(raw)
-    except ValueError:
-        raise ConfigurationError(
-            f"{settings.platform}: timeout must be seconds, got {raw!r}"
-        ) from None
+    read = float(raw)
     return (min(DEFAULT_TIMEOUT[0], read), read)
 
 

@@ -37,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -157,8 +157,9 @@ class Sandbox:
                     f"fault {kind!r} does not apply to {platform or emulator.platform}; "
                     f"it takes: {', '.join(emulator.faults)}"
                 )
+        # Queued under the emulator's prefix, which is what dispatch matches on.
         prefix = targets[0].platform if platform else None
-        self._faults.append(Fault(kind, prefix, fault.count, fault.retry_after, fault.delay))
+        self._faults.append(replace(fault, platform=prefix))
 
     def reset(self) -> None:
         """Every emulator back to its seeded demo data; faults cleared."""
@@ -173,15 +174,7 @@ class Sandbox:
             if fault.platform in (None, platform):
                 self._faults.remove(fault)
                 if fault.count > 1:
-                    self._faults.appendleft(
-                        Fault(
-                            fault.kind,
-                            fault.platform,
-                            fault.count - 1,
-                            fault.retry_after,
-                            fault.delay,
-                        )
-                    )
+                    self._faults.appendleft(replace(fault, count=fault.count - 1))
                 return fault
         return None
 
