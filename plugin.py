@@ -42,6 +42,7 @@ from .core.model import (
 )
 from .core.outcomes import accepted_result, combined_outcome, rejected_result
 from .core.ratelimit import SlidingWindowLimiter, shared_limiter
+from .core.sandbox.contract import Contract, Violation
 from .core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
 from .core.sandbox.faults import Fault
 from .core.scenario import Scenario, ScenarioContext
@@ -65,6 +66,7 @@ __all__ = [
     "Capabilities",
     "ClientCredentialsToken",
     "ConfigurationError",
+    "Contract",
     "EmuRequest",
     "EmuResponse",
     "Emulator",
@@ -86,6 +88,7 @@ __all__ = [
     "SlidingWindowLimiter",
     "StaticHeaders",
     "Tax",
+    "Violation",
     "accepted_result",
     "combined_outcome",
     "hookimpl",

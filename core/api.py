@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,8 +62,20 @@ def status(platform: str, tracking_id: str, *, config: Config | None = None) -> 
     return default_client(config).status(platform, tracking_id)
 
 
-def sandbox(*, state_path: Path | None = None, registry: PluginRegistry | None = None) -> Sandbox:
-    """A sandbox with every installed platform's emulator (use it as a context manager)."""
+def sandbox(
+    *,
+    state_path: Path | None = None,
+    registry: PluginRegistry | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Sandbox:
+    """A sandbox with every installed platform's emulator (use it as a context manager).
+
+    ``clock`` (seconds since the epoch; ``time.time`` by default) is the time its
+    emulators see; :meth:`Sandbox.advance` moves it on.
+    """
+    import time
+
     from .sandbox.server import Sandbox  # the HTTP server loads only when a sandbox is made
 
-    return Sandbox((registry or PluginRegistry()).emulators(), state_path=state_path)
+    emulators = (registry or PluginRegistry()).emulators()
+    return Sandbox(emulators, state_path=state_path, clock=clock or time.time)

@@ -35,34 +35,39 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     ratelimit.reset_all()  # client-side rate windows are per process: not shared by tests
 
 
-CONTRACTS = Path(__file__).resolve().parent / "contracts"
-#: Adapter class (module, name) -> the schema every body it translates must satisfy.
+#: Adapter class (module, name) -> (plugin folder, the schema every body it translates
+#: must satisfy, shipped in plugins/<folder>/contracts/).
 CONTRACT_OF = {
-    ("cancelkit.plugins.mirakl.adapter", "MiraklConnectAdapter"): "mirakl-connect.schema.json",
-    (
-        "cancelkit.plugins.salesforce.connect",
-        "SalesforceConnectAdapter",
-    ): "salesforce-cancel-item.schema.json",
-    (
-        "cancelkit.plugins.salesforce.flow",
-        "SalesforceFlowAdapter",
-    ): "salesforce-flow-invocation.schema.json",
-    (
-        "cancelkit.plugins.carriyo.adapter",
-        "CarriyoAdapter",
-    ): "carriyo-cancel-line-items.schema.json",
-    ("cancelkit.plugins.aboutyou.adapter", "AboutYouAdapter"): "aboutyou-cancel.schema.json",
+    ("cancelkit.plugins.mirakl.adapter", "MiraklConnectAdapter"): (
+        "mirakl",
+        "mirakl-connect.schema.json",
+    ),
+    ("cancelkit.plugins.salesforce.connect", "SalesforceConnectAdapter"): (
+        "salesforce",
+        "salesforce-cancel-item.schema.json",
+    ),
+    ("cancelkit.plugins.salesforce.flow", "SalesforceFlowAdapter"): (
+        "salesforce",
+        "salesforce-flow-invocation.schema.json",
+    ),
+    ("cancelkit.plugins.carriyo.adapter", "CarriyoAdapter"): (
+        "carriyo",
+        "carriyo-cancel-line-items.schema.json",
+    ),
+    ("cancelkit.plugins.aboutyou.adapter", "AboutYouAdapter"): (
+        "aboutyou",
+        "aboutyou-cancel.schema.json",
+    ),
 }
 
 
 @functools.cache
-def _contract_validator(schema_file: str) -> Any:
+def _contract_validator(contract: tuple[str, str]) -> Any:
     """One contract's validator, checked and built once (jsonschema.validate costs ~100x)."""
-    import json
-
     import jsonschema
+    from helpers import contract_schema
 
-    schema = json.loads((CONTRACTS / schema_file).read_text())
+    schema = contract_schema(*contract)
     validator_class = jsonschema.validators.validator_for(schema)
     validator_class.check_schema(schema)
     return validator_class(schema)

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import socketserver
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from cancelkit.plugins.mirakl.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
+#: The repository root (the ``cancelkit`` package).
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def contract_schema(platform: str, filename: str) -> dict[str, Any]:
+    """A published contract shipped with a plugin (``plugins/<platform>/contracts/``)."""
+    schema: dict[str, Any] = json.loads(
+        (ROOT / "plugins" / platform / "contracts" / filename).read_text(encoding="utf-8")
+    )
+    return schema
 
 
 def mirakl_token(box: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from helpers import contract_schema
 
 import cancelkit
 from cancelkit import hookimpl
@@ -18,9 +19,7 @@ from cancelkit.core.schemas import load_request
 from cancelkit.errors import InvalidRequestError
 from cancelkit.plugins.aboutyou.adapter import AboutYouAdapter
 
-CONTRACT = json.loads(
-    (Path(__file__).parent / "contracts" / "aboutyou-cancel.schema.json").read_text()
-)
+CONTRACT = contract_schema("aboutyou", "aboutyou-cancel.schema.json")
 ADAPTER = AboutYouAdapter()
 
 

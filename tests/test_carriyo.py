@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 import requests
+from helpers import contract_schema
 
 import cancelkit
 from cancelkit.core.auth import ClientCredentialsToken
@@ -20,9 +21,7 @@ from cancelkit.errors import AuthenticationError, ConfigurationError, InvalidReq
 from cancelkit.plugins.carriyo.adapter import LINE_ITEM_ID_KEY, CarriyoAdapter
 from cancelkit.plugins.carriyo.adapter import REASON_MAP as CARRIYO_REASONS
 
-CONTRACT = json.loads(
-    (Path(__file__).parent / "contracts" / "carriyo-cancel-line-items.schema.json").read_text()
-)
+CONTRACT = contract_schema("carriyo", "carriyo-cancel-line-items.schema.json")
 ADAPTER = CarriyoAdapter()
 
 

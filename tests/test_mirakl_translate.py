@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from helpers import contract_schema
 
 import cancelkit
 from cancelkit.core.http import render
@@ -16,9 +17,7 @@ from cancelkit.core.model import REASONS
 from cancelkit.errors import InvalidRequestError
 from cancelkit.plugins.mirakl.adapter import REASON_MAP as MIRAKL_REASONS
 
-CONTRACT = json.loads(
-    (Path(__file__).parent / "contracts" / "mirakl-connect.schema.json").read_text()
-)
+CONTRACT = contract_schema("mirakl", "mirakl-connect.schema.json")
 
 
 def assert_valid_on_the_wire(call: cancelkit.HttpCall) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from helpers import contract_schema
 
 import cancelkit
 from cancelkit.core.http import HttpResponse
@@ -20,9 +21,8 @@ from cancelkit.plugins.salesforce.common import DEFAULT_API_VERSION
 from cancelkit.plugins.salesforce.connect import SalesforceConnectAdapter
 from cancelkit.plugins.salesforce.flow import SalesforceFlowAdapter
 
-CONTRACTS = Path(__file__).parent / "contracts"
-CANCEL_ITEM = json.loads((CONTRACTS / "salesforce-cancel-item.schema.json").read_text())
-FLOW_INVOCATION = json.loads((CONTRACTS / "salesforce-flow-invocation.schema.json").read_text())
+CANCEL_ITEM = contract_schema("salesforce", "salesforce-cancel-item.schema.json")
+FLOW_INVOCATION = contract_schema("salesforce", "salesforce-flow-invocation.schema.json")
 INSTANCE = {"salesforce": {"instance_url": "https://acme.my.salesforce.com"}}
 
 

@@ -31,6 +31,11 @@ class EmuRequest:
     #: Where this emulator is served (``http://127.0.0.1:PORT/<platform>``), for
     #: answers that name URLs (Salesforce's token ``instance_url``).
     base_url: str = ""
+    #: The sandbox clock when the request arrived (seconds since the epoch). Emulators
+    #: drive time-dependent behaviour (an action finishing, a rate-limit window) from
+    #: this, never from how often they were asked, so tests can move time on with
+    #: :meth:`Sandbox.advance` and a real client sees what real polling does.
+    now: float = 0.0
 
     def header(self, name: str) -> str | None:
         """A header value, case-insensitively."""

@@ -25,12 +25,17 @@ partial    the request IS processed, half the answer arrives, then the
 reset      the request IS processed, the connection closes without an answer
 =========  ==============================================================
 
+Time: emulators see the sandbox clock (``EmuRequest.now``), wall-clock time plus
+whatever :meth:`Sandbox.advance` or ``POST /_sandbox/clock {"advance": 60}`` added,
+so asynchronous work finishes after the time the platform would take.
+
 A fault aimed at a platform names the plugin platform (``salesforce-flow`` hits
 the Salesforce emulator); one that cannot apply there is refused with ValueError.
 """
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -63,6 +68,7 @@ class Sandbox:
         port: int = 0,
         state_path: Path | None = None,
         log: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.emulators = {e.platform: e for e in emulators}
         self._host, self._port = host, port
@@ -72,6 +78,10 @@ class Sandbox:
         self._faults: deque[Fault] = deque()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # Wall-clock time (not monotonic): the state file carries timestamps between
+        # processes, and `send` then a later `status` must see the time in between.
+        self._clock = clock
+        self._offset = 0.0
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> Sandbox:
@@ -139,6 +149,17 @@ class Sandbox:
                 return emulator
         known = sorted(p for e in self.emulators.values() for p in e.platforms())
         raise ValueError(f"the sandbox emulates no {platform!r}; it emulates {', '.join(known)}")
+
+    # -- time -------------------------------------------------------------
+    def now(self) -> float:
+        """The sandbox clock: ``clock()`` plus every :meth:`advance` so far."""
+        return self._clock() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the sandbox clock on by ``seconds`` (pending actions may finish)."""
+        if not (seconds >= 0 and math.isfinite(seconds)):
+            raise ValueError(f"advance takes a finite number of seconds >= 0, not {seconds!r}")
+        self._offset += seconds
 
     # -- faults and state ---------------------------------------------------
     def inject(self, kind: str, platform: str | None = None, **params: Any) -> None:
@@ -212,9 +233,7 @@ class Sandbox:
         if not request.segments:
             return _not_found(), 0.0
         head, rest = request.segments[0], request.segments[1:]
-        sub = EmuRequest(
-            request.method, rest, request.query, request.headers, request.body, f"{self.url}/{head}"
-        )
+        sub = replace(request, segments=rest, base_url=f"{self.url}/{head}", now=self.now())
         if head == CONTROL_PREFIX:
             return self._control(sub), 0.0
         emulator = self.emulators.get(head)
@@ -242,6 +261,12 @@ class Sandbox:
             except (ValueError, TypeError) as error:
                 return EmuResponse.json(400, {"message": str(error)})
             return EmuResponse.json(201, {"queued": [asdict(f) for f in self._faults]})
+        if request.segments == ("clock",) and request.method == "POST":
+            try:
+                self.advance(float(request.json()["advance"]))
+            except (ValueError, TypeError, KeyError) as error:
+                return EmuResponse.json(400, {"message": f"advance: {error}"})
+            return EmuResponse.json(200, {"now": self.now()})
         if request.segments == ("reset",) and request.method == "POST":
             self.reset()
             return EmuResponse.json(200, {"reset": sorted(self.emulators)})
