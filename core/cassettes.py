@@ -24,7 +24,6 @@ import filecmp
 import re
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,8 @@ SECRET_FIELDS = (
     "id_token",
 )
 MASK = "***"
+#: The sandbox clock while recording: 2026-01-01T00:00:00Z, moved on only by waits.
+RECORDING_EPOCH = 1767225600.0
 #: What a replayed request must share with a recorded one to be given its answer.
 MATCH_ON = ("method", "uri", "match_body")
 
@@ -249,8 +250,10 @@ def record(scenario: Scenario, directory: Path, box: Sandbox, builtin_only: bool
     rewrites = {f"{base}/{k}": v for k, v in emulator.production_bases.items()}
     path = directory / scenario.cassette
     path.unlink(missing_ok=True)
-    client = _client(scenario.plugins, box.client_config(), time.sleep, builtin_only)
-    context = ScenarioContext(client, scenario.platform, box.inject)
+    # The client's waits move the sandbox clock instead of sleeping: recording is
+    # quick, and asynchronous work finishes after the time the platform would take.
+    client = _client(scenario.plugins, box.client_config(), box.advance, builtin_only)
+    context = ScenarioContext(client, scenario.platform, box.inject, box.advance)
     with make_vcr("all", rewrites, client.scrubber).use_cassette(str(path)):
         outcome = _outcome(scenario, context)
     client.close()
@@ -281,7 +284,8 @@ def record_all(
     reset_limiters()  # each recording starts with a fresh client-side minute
     registry = installed_plugins(builtin_only)
     done = []
-    with Sandbox(registry.emulators()) as box:
+    # A fixed clock: timestamps the emulators derive from it are the same every run.
+    with Sandbox(registry.emulators(), clock=lambda: RECORDING_EPOCH) as box:
         for scenario in scenarios(registry, platforms):
             outcome = record(scenario, directory, box, builtin_only)
             if outcome != scenario.expected_outcome:

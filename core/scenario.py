@@ -23,10 +23,19 @@ class ScenarioContext:
     client: Client
     platform: str
     _inject: Callable[..., None]
+    _advance: Callable[[float], None] = lambda seconds: None
 
     def inject(self, kind: str, **params: Any) -> None:
         """Queue a sandbox fault for the next call (does nothing on replay)."""
         self._inject(kind, self.platform, **params)
+
+    def advance(self, seconds: float) -> None:
+        """Move the sandbox clock on, as if ``seconds`` passed (does nothing on replay).
+
+        The client's own waits (``wait``, ``Retry-After``) already advance it while
+        recording; use this for time a scenario lets pass between two calls.
+        """
+        self._advance(seconds)
 
 
 @dataclass(frozen=True)
