@@ -47,6 +47,9 @@ class Capabilities:
     has_status: bool = False
     #: True when ``scope: all_pending`` (cancel every pending line, no list) is possible.
     all_pending: bool = False
+    #: Least seconds between two status calls for one tracking id, where the platform
+    #: sets one (Mirakl: once a minute per action). Core never asks sooner: it waits.
+    status_interval: float | None = None
 
     @property
     def takes_reason(self) -> bool:
@@ -160,13 +163,12 @@ class PlatformAdapter(ABC):
         caps = self.capabilities
         raw = request.platform_reason_for(line)
         if raw is not None:
-            if raw not in caps.platform_reasons:
-                accepted = ", ".join(caps.platform_reasons) or "none"
+            # Platforms add reason values (Mirakl's and Carriyo's enums grow): a raw
+            # value we do not know yet goes out as given, with a warning. Only a
+            # platform with no reason field at all refuses one.
+            if not caps.platform_reasons:
                 raise InvalidRequestError(
-                    FieldError(
-                        "platform_reason",
-                        f"{raw!r} is not a {self.name} reason; accepted: {accepted}",
-                    )
+                    FieldError("platform_reason", f"{self.name} takes no cancellation reason")
                 )
             return raw
         reason = request.reason_for(line)
@@ -192,10 +194,18 @@ class PlatformAdapter(ABC):
                 f"{self.name} takes no cancellation reason; "
                 f"{', '.join(sorted(r for r in reasons if r))} ignored"
             ]
+        found = []
         approximated = sorted(r for r in reasons if r and r not in caps.reasons)
         if caps.other_reason and approximated:
-            return [f"{', '.join(approximated)} sent as {caps.other_reason}"]
-        return []
+            found.append(f"{', '.join(approximated)} sent as {caps.other_reason}")
+        raw = {request.platform_reason_for(line) for line in request.lines or (None,)}
+        unknown = sorted(r for r in raw if r is not None and r not in caps.platform_reasons)
+        if unknown:
+            found.append(
+                f"platform_reason {', '.join(map(repr, unknown))} is not one cancelkit knows "
+                f"for {self.name} (known: {', '.join(caps.platform_reasons)}); sent as given"
+            )
+        return found
 
     # -- the platform's own jobs --------------------------------------------
     @abstractmethod

@@ -190,6 +190,9 @@ class Client:
             self._sleep(interval)
             current = self.status(result.platform, result.tracking_id)
             interval = min(interval * factor, max(ceiling, interval))
+            # After the first poll, no faster than the platform allows (the status
+            # pacer would hold the call back anyway; this keeps the deadline honest).
+            interval = max(interval, adapter.capabilities.status_interval or 0.0)
         return current
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 
@@ -59,7 +59,28 @@ def shared_limiter(
         return _registry[key]
 
 
+#: Status pacers kept per process; the oldest are forgotten past this many (a worker
+#: following many actions must not grow without bound; a forgotten one is long idle).
+STATUS_PACERS_KEPT = 10_000
+_pacers: OrderedDict[tuple[str, str], SlidingWindowLimiter] = OrderedDict()
+
+
+def status_pacer(platform: str, status_url: str, interval: float) -> SlidingWindowLimiter:
+    """The process-wide pacer for one tracking id's status: one call per ``interval``.
+
+    Keyed by the status URL, which names the tracking id; it holds no secret.
+    """
+    key = (platform, status_url)
+    with _registry_lock:
+        pacer = _pacers.pop(key, None) or SlidingWindowLimiter(1, interval)
+        _pacers[key] = pacer  # most recently used last
+        while len(_pacers) > STATUS_PACERS_KEPT:
+            _pacers.popitem(last=False)
+        return pacer
+
+
 def reset_all() -> None:
-    """Forget every shared limiter (for tests that must not share a minute)."""
+    """Forget every shared limiter and pacer (for tests that must not share a minute)."""
     with _registry_lock:
         _registry.clear()
+        _pacers.clear()

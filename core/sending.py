@@ -40,6 +40,7 @@ from .auth import Authenticator
 from .config import Settings
 from .hookspecs import HookRelay
 from .http import HttpCall, HttpResponse
+from .ratelimit import status_pacer
 from .secrets import Scrubber
 
 Verdict = Literal["answer", "unknown", "rate_limited", "redirect"]
@@ -111,7 +112,7 @@ class Sender:
         unknown: Delivery | None = None
         while True:
             try:
-                response, failure = self._attempt(call, refresh=force_refresh)
+                response, failure = self._attempt(call, refresh=force_refresh, status=read_only)
             except CancelkitError as error:
                 if unknown is None:
                     raise
@@ -172,7 +173,9 @@ class Sender:
                 continue
             return unknown
 
-    def _attempt(self, call: HttpCall, *, refresh: bool) -> tuple[HttpResponse | None, str]:
+    def _attempt(
+        self, call: HttpCall, *, refresh: bool, status: bool = False
+    ) -> tuple[HttpResponse | None, str]:
         extra: dict[str, str] = {}
         for headers in self.hooks.cancelkit_before_send(call=call, adapter=self.adapter):
             extra.update(headers or {})
@@ -182,6 +185,9 @@ class Sender:
         limiter = self.adapter.rate_limiter(call, self.settings)
         if limiter is not None:  # every attempt counts against the platform's limit
             limiter.acquire(self.clock, self.sleep)
+        interval = self.adapter.capabilities.status_interval
+        if status and interval:  # retries included: the platform counts every call
+            status_pacer(self.adapter.name, call.url, interval).acquire(self.clock, self.sleep)
         prepared = wire.prepare(
             self.session,
             call.method,

@@ -74,9 +74,18 @@ def _contract_validator(contract: tuple[str, str]) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def every_translated_body_meets_its_contract(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whatever a test translates or sends is validated against the platform's schema."""
+def every_translated_body_meets_its_contract(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Whatever a test translates or sends is validated against the platform's schema.
+
+    A test marked ``newer_than_contract`` sends a value the platform added after our
+    copy of its schema (a new reason), so our copy cannot judge it.
+    """
     import importlib
+
+    if request.node.get_closest_marker("newer_than_contract"):
+        return
     import json
 
     for (module_name, class_name), schema_file in CONTRACT_OF.items():
@@ -114,13 +123,31 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 class SleepRecorder:
-    """Stands in for time.sleep: records waits instead of waiting."""
+    """Stands in for time.sleep: records waits instead of waiting.
+
+    Its :meth:`clock` moves only when somebody sleeps, so a wait that loops until
+    the clock has moved (a rate limit, a status pacer) ends; :meth:`follow` makes
+    every sleep move another clock too (the sandbox's, so its actions progress).
+    """
 
     def __init__(self) -> None:
         self.calls: list[float] = []
+        self.now = 1_000.0
+        self._followers: list[Callable[[float], None]] = []
 
     def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
+        self.now += seconds
+        for advance in self._followers:
+            advance(seconds)
+
+    def clock(self) -> float:
+        """The virtual time: starts at 1000, moves by each sleep."""
+        return self.now
+
+    def follow(self, advance: Callable[[float], None]) -> None:
+        """Call ``advance(seconds)`` on every sleep from now on."""
+        self._followers.append(advance)
 
 
 @pytest.fixture
@@ -130,7 +157,12 @@ def sleeps() -> SleepRecorder:
 
 @pytest.fixture
 def sandbox_client(sandbox: Sandbox, sleeps: SleepRecorder) -> Iterator[Client]:
-    """A client wired to the sandbox, with sleeps recorded rather than waited."""
-    client = Client(config=sandbox.client_config(), env={}, sleep=sleeps)
+    """A client wired to the sandbox, with sleeps recorded rather than waited.
+
+    Its clock is the recorder's and each sleep moves the sandbox clock on as well, so
+    time-driven work (an action finishing) happens as if the waits were real.
+    """
+    sleeps.follow(sandbox.advance)
+    client = Client(config=sandbox.client_config(), env={}, sleep=sleeps, clock=sleeps.clock)
     yield client
     client.close()

@@ -101,13 +101,12 @@ def test_approximated_reason_is_warned(sandbox, example: Any) -> None:
     assert result.warnings == ("FRAUD sent as OTHER",)
 
 
-def test_platform_reason_passes_and_is_checked(example: Any) -> None:
+def test_platform_reason_passes(example: Any) -> None:
     data = {**example("carriyo"), "platform_reason": "STAFF_ERROR"}
     del data["reason"]
     assert wire(cancelkit.translate(data, "carriyo"))["cancellation_reason"] == "STAFF_ERROR"
-    data["platform_reason"] = "ORDER_CANCELLED"  # seen in old client code, not documented
-    with pytest.raises(InvalidRequestError, match="'ORDER_CANCELLED' is not a carriyo reason"):
-        cancelkit.translate(data, "carriyo")
+    # A raw value outside the documented enum goes out with a warning (the enum grows):
+    # tests/test_request_validation.py proves it for every platform with reasons.
 
 
 def test_one_reason_per_request(example: Any) -> None:
