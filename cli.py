@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from .core.sandbox.faults import FAULT_KINDS
+from .core.sandbox.faultkinds import FAULT_KINDS
 from .errors import CancelkitError, FieldError, InvalidRequestError
 
 if TYPE_CHECKING:

@@ -17,11 +17,16 @@ fails otherwise), so an outside plugin can do everything they do::
     def cancelkit_platforms():
         return [ToyshopAdapter()]
 
-Importing this module is cheap: it loads neither requests nor the sandbox server.
+Importing this module is cheap: it loads neither requests nor the sandbox server,
+and the sandbox and recorder types (``Emulator``, ``Contract``, ``Scenario``...)
+load the first time a plugin uses one.
 The hooks themselves are documented in :mod:`cancelkit.core.hookspecs`.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .core.adapter import Capabilities, PlatformAdapter
 from .core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
@@ -42,10 +47,6 @@ from .core.model import (
 )
 from .core.outcomes import accepted_result, combined_outcome, rejected_result
 from .core.ratelimit import SlidingWindowLimiter, shared_limiter
-from .core.sandbox.contract import Contract, Violation
-from .core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
-from .core.sandbox.faults import Fault
-from .core.scenario import Scenario, ScenarioContext
 from .errors import (
     AuthenticationError,
     CancelkitError,
@@ -53,6 +54,36 @@ from .errors import (
     FieldError,
     InvalidRequestError,
 )
+
+if TYPE_CHECKING:
+    from .core.sandbox.contract import Contract, Violation
+    from .core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
+    from .core.sandbox.faults import Fault
+    from .core.scenario import Scenario, ScenarioContext
+
+#: Sandbox and recorder types, loaded on first use: ``translate`` and ``send`` need
+#: none of them (PEP 562 module ``__getattr__``).
+_ON_DEMAND = {
+    "Contract": ".core.sandbox.contract",
+    "Violation": ".core.sandbox.contract",
+    "Emulator": ".core.sandbox.emulator",
+    "EmuRequest": ".core.sandbox.emulator",
+    "EmuResponse": ".core.sandbox.emulator",
+    "Fault": ".core.sandbox.faults",
+    "Scenario": ".core.scenario",
+    "ScenarioContext": ".core.scenario",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a sandbox or recorder type the first time a plugin asks for it."""
+    module = _ON_DEMAND.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __package__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BEARER",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -81,12 +80,6 @@ def per_second(fn: Callable[[], object], iterations: int) -> float:
     return iterations / (time.perf_counter() - start)
 
 
-def wall(argv: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer runs")
@@ -108,17 +101,7 @@ def main() -> None:
     print(f"  baseline dict + json.dumps:      {base_median:10,.0f} /s  (median)")
     print(f"  ratio baseline/cancelkit:        {base_median / ours_median:10.1f} x")
 
-    cli = [sys.executable, "-m", "cancelkit.cli", "--help"]
-    click_only = [sys.executable, "-c", "import click"]
-    wall(cli)  # warm the file cache
-    ours_t = [wall(cli) for _ in range(runs)]
-    base_t = [wall(click_only) for _ in range(runs)]
-    print(f"start-up ({runs} runs)")
-    print(f"  cancelkit --help:        {statistics.median(ours_t) * 1000:7.1f} ms  (median)")
-    print(f"  python -c 'import click': {statistics.median(base_t) * 1000:7.1f} ms  (median)")
-    print(
-        f"  ratio:                   {statistics.median(ours_t) / statistics.median(base_t):7.1f} x"
-    )
+    # CLI start-up is measured in plugin_api.py (interleaved, bytecode cached).
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -250,6 +249,8 @@ class Client:
         """The sender for this platform and these settings (sessions and tokens reused)."""
         key = f"{adapter.name}:{sorted(settings.items())!r}"
         if key not in self._senders:
+            from importlib.metadata import version  # slow to import; translate needs none
+
             from .sending import RetryPolicy, Sender  # requests loads here, not for translate
             from .wire import GuardedSession
 

@@ -19,11 +19,6 @@ from typing import Any, cast
 
 from ..errors import ConfigurationError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 DEFAULT_PROFILE = "default"
 
 
@@ -121,6 +116,11 @@ def _read(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
             f"config file {path} is not UTF-8 text "
             f"(byte 0x{raw[error.start]:02x} at offset {error.start})"
         ) from None
+    # The TOML parser loads only when there is a file to read (most runs have none).
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -9,7 +9,6 @@ caller, which makes the limit provable on a controlled clock, exactly.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -51,6 +50,8 @@ def shared_limiter(
 
     The credential is hashed so that no secret is kept as a key.
     """
+    import hashlib  # here: the limiter is made once per credential, not at import
+
     digest = hashlib.sha256(credential.encode()).hexdigest()[:16]
     key = (platform, endpoint, digest, str(limit), str(window))
     with _registry_lock:

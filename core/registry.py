@@ -9,22 +9,26 @@ plugin that failed to import or to register is remembered with the reason, so
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
 from ..errors import UnknownPlatformError
 from . import builtin_hooks, hookspecs
 from .adapter import PlatformAdapter
-from .sandbox.emulator import Emulator
+from .entrypoints import entry_points
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from .entrypoints import PluginEntryPoint
+    from .sandbox.emulator import Emulator
 
 ENTRY_POINT_GROUP = "cancelkit.plugins"
 #: Set to 1 to trace every hook call on stderr (pluggy's tracing).
@@ -63,7 +67,7 @@ class PluginRegistry:
 
     def __init__(
         self,
-        entry_points_to_load: Iterable[EntryPoint] | None = None,
+        entry_points_to_load: Iterable[EntryPoint | PluginEntryPoint] | None = None,
         builtin_plugins: Iterable[str] | None = None,
     ):
         """Register the built-in plugins, then the outside ones.
@@ -103,7 +107,7 @@ class PluginRegistry:
             return
         self.register(plugin, name, module_name)
 
-    def _load(self, entry_point: EntryPoint) -> None:
+    def _load(self, entry_point: EntryPoint | PluginEntryPoint) -> None:
         try:
             plugin = entry_point.load()
         except Exception as error:  # a broken plugin must not break the others
@@ -138,6 +142,8 @@ class PluginRegistry:
             if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
                 continue
             if any(impl.plugin is plugin for impl in caller.get_hookimpls()):
+                import difflib  # only for a misspelled hook
+
                 close = difflib.get_close_matches(hook_name, known, n=1)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 problems.append(f"unknown hook {hook_name}{hint}")

@@ -1,29 +1,13 @@
-"""Faults the sandbox can inject (kept apart so the CLI can list them cheaply)."""
+"""A fault the sandbox can inject (its kinds are listed in :mod:`.faultkinds`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .faultkinds import FAULT_KINDS, REFUSING_KINDS
 from .isolation import SANDBOX_READ_TIMEOUT
 
-#: See :mod:`cancelkit.core.sandbox.server` for what each kind does.
-FAULT_KINDS = (
-    "429",
-    "503",
-    "500",
-    "401",
-    "quota",
-    "redirect",
-    "slow",
-    "html",
-    "malformed",
-    "empty",
-    "partial",
-    "reset",
-)
-#: Faults answered instead of the request: the emulator never processes it.
-REFUSING_KINDS = ("429", "503", "500", "401", "quota", "redirect")
-
+__all__ = ["FAULT_KINDS", "REFUSING_KINDS", "Fault"]
 
 @dataclass(frozen=True)
 class Fault:

@@ -6,9 +6,14 @@ The emulator and the cassette scenarios are imported inside their hooks, so
 
 from __future__ import annotations
 
-from cancelkit.plugin import Emulator, PlatformAdapter, Scenario, hookimpl
+from typing import TYPE_CHECKING
+
+from cancelkit.plugin import PlatformAdapter, hookimpl
 
 from .adapter import CarriyoAdapter
+
+if TYPE_CHECKING:  # the sandbox and recorder types load only when they are used
+    from cancelkit.plugin import Emulator, Scenario
 
 
 @hookimpl
