@@ -96,7 +96,30 @@ platform_option = click.option(
 request_argument = click.argument("request_file", metavar="FILE|-", type=click.File("rb"))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _terminal_width() -> int:
+    """Help's width as click computes it, from ``os`` alone.
+
+    click imports shutil (which loads bz2, lzma and zlib) only to call
+    ``get_terminal_size``; this is the same answer: ``$COLUMNS``, else the
+    terminal's, else 80, capped at 80 and kept above 50.
+    """
+    try:
+        columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(1).columns
+    except (ValueError, OSError):
+        columns = 80
+    return max(min(columns or 80, 80) - 2, 50)
+
+
+class _Group(click.Group):
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:  # fmt: skip
+        extra.setdefault("terminal_width", _terminal_width())
+        return super().make_context(info_name, args, parent, **extra)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
