@@ -74,6 +74,8 @@ class Client:
         self._sleep = sleep
         self._clock = clock
         self._senders: dict[str, Sender] = {}
+        #: platform name -> its adapter and settings, resolved on first use.
+        self._routes: dict[str, tuple[PlatformAdapter, Settings]] = {}
         #: Every secret this client has seen; results and errors pass through it.
         self.scrubber = Scrubber()
         install_log_filter()
@@ -91,7 +93,19 @@ class Client:
         In sandbox mode only the sandbox's settings count.
         """
         with self._scrubbed():
-            return self._settings(self.registry.platform(platform))
+            return self._route(platform)[1]
+
+    def _route(self, platform: str) -> tuple[PlatformAdapter, Settings]:
+        """The adapter and settings for ``platform``, resolved once per client.
+
+        Settings are read (explicit, environment, config file) on a platform's first
+        use and kept: a client is configured once, as a requests Session is.
+        """
+        route = self._routes.get(platform)
+        if route is None:
+            adapter = self.registry.platform(platform)
+            route = self._routes[platform] = (adapter, self._settings(adapter))
+        return route
 
     def _settings(self, adapter: PlatformAdapter) -> Settings:
         name = adapter.settings_name or adapter.name
@@ -114,7 +128,7 @@ class Client:
     def read_timeout(self, platform: str) -> float:
         """The read timeout, in seconds, that calls to ``platform`` use."""
         with self._scrubbed():
-            return _timeout(self.settings(platform))[1]
+            return _timeout(self._route(platform)[1])[1]
 
     # -- the three jobs -----------------------------------------------------
     def prepare(self, request: CancelRequest | Mapping[str, Any], platform: str) -> CancelRequest:
@@ -129,9 +143,9 @@ class Client:
     def translate(self, request: CancelRequest | Mapping[str, Any], platform: str) -> HttpCall:
         """The exact HTTP call ``send`` would make; needs no credentials, sends nothing."""
         with self._scrubbed():
-            adapter = self.registry.platform(platform)
+            adapter, settings = self._route(platform)
             prepared = self._prepare(request, adapter)
-            call = self._translate(prepared, adapter, self._settings(adapter))
+            call = self._translate(prepared, adapter, settings)
             return self.scrubber.scrub_value(call)
 
     def send(self, request: CancelRequest | Mapping[str, Any], platform: str) -> CancelResult:
@@ -141,8 +155,7 @@ class Client:
         credentials, and failures to connect raise ``cancelkit.errors`` types.
         """
         with self._scrubbed():
-            adapter = self.registry.platform(platform)
-            settings = self._settings(adapter)
+            adapter, settings = self._route(platform)
             prepared = self._prepare(request, adapter)
             call = self._translate(prepared, adapter, settings)
             delivery = self._sender(adapter, settings).deliver(call)
@@ -163,7 +176,7 @@ class Client:
                     )
                 )
             _check_tracking_id(tracking_id)
-            settings = self._settings(adapter)
+            settings = self._route(platform)[1]
             call = adapter.status_call(tracking_id, settings)
             delivery = self._sender(adapter, settings).deliver(call, read_only=True)
             result = answers.status_result(self._hooks, tracking_id, adapter, delivery)
@@ -179,9 +192,9 @@ class Client:
         """
         if result.outcome != "accepted" or not result.tracking_id:
             return result
-        adapter = self.registry.platform(result.platform)
         with self._scrubbed():
-            interval = interval or adapter.poll_interval(self._settings(adapter))
+            adapter, settings = self._route(result.platform)
+            interval = interval or adapter.poll_interval(settings)
         factor, ceiling = adapter.poll_backoff()
         deadline = self._clock() + timeout
         current = result
@@ -246,8 +259,8 @@ class Client:
         return result
 
     def _sender(self, adapter: PlatformAdapter, settings: Settings) -> Sender:
-        """The sender for this platform and these settings (sessions and tokens reused)."""
-        key = f"{adapter.name}:{sorted(settings.items())!r}"
+        """The sender for this platform (its session and token reused call after call)."""
+        key = adapter.name  # settings are fixed per platform for the client's life
         if key not in self._senders:
             from importlib.metadata import version  # slow to import; translate needs none
 
