@@ -94,43 +94,34 @@ class PlatformAdapter(ABC):
         found: list[FieldError] = []
         for path in caps.required_fields:
             found.extend(self._missing(request, path))
-        for index, line in enumerate(request.lines):
+        for index, (line, reason, raw) in enumerate(request.reasons()):
+            if line is None:  # scope: all_pending, the request's own reason
+                found.extend(self._reason_problems(reason, raw))
+                continue
             if not caps.fractional_quantity and line.quantity != line.quantity.to_integral_value():
                 found.append(
                     FieldError(
                         f"lines[{index}].quantity", f"{self.name} takes whole quantities only"
                     )
                 )
-            try:
-                self.reason_value(request, line)
-            except InvalidRequestError as error:
-                # Blame the line only when the reason came from the line itself.
-                found.extend(
-                    FieldError(
-                        f"lines[{index}].{e.path}" if getattr(line, e.path) else e.path,
-                        e.message,
-                    )
-                    for e in error.errors
+            # Blame the line only when the reason came from the line itself.
+            found.extend(
+                FieldError(
+                    f"lines[{index}].{e.path}" if getattr(line, e.path) else e.path, e.message
                 )
-        if request.scope == "all_pending":
-            if not caps.all_pending:
-                found.append(
-                    FieldError(
-                        "scope", f"{self.name} cannot cancel all pending lines; list the lines"
-                    )
-                )
-            try:
-                self.reason_value(request, None)
-            except InvalidRequestError as error:
-                found.extend(error.errors)
+                for e in self._reason_problems(reason, raw)
+            )
+        if request.scope == "all_pending" and not caps.all_pending:
+            found.append(
+                FieldError("scope", f"{self.name} cannot cancel all pending lines; list the lines")
+            )
         found.extend(self._option_problems(request))
         return _dedupe(found)
 
     def _missing(self, request: CancelRequest, path: str) -> list[FieldError]:
         message = f"required by {self.name}"
         if path == "reason":  # satisfied per line too, or by a raw platform_reason
-            lines = request.lines or (None,)
-            given = all(request.reason_for(x) or request.platform_reason_for(x) for x in lines)
+            given = all(reason or raw for _, reason, raw in request.reasons())
             return [] if given else [FieldError(path, message)]
         if path.startswith("lines[]."):
             attribute = path.removeprefix("lines[].")
@@ -159,9 +150,22 @@ class PlatformAdapter(ABC):
 
     # -- reasons ------------------------------------------------------------
     def reason_value(self, request: CancelRequest, line: Line | None) -> str | None:
-        """The platform reason for ``line``: raw ``platform_reason``, else the mapped one."""
+        """The platform reason for ``line``: raw ``platform_reason``, else the mapped one.
+
+        Raises InvalidRequestError where there is none (``validate`` has refused such
+        requests already).
+        """
+        return self._platform_value(request.reason_for(line), request.platform_reason_for(line))
+
+    def _reason_problems(self, reason: str | None, raw: str | None) -> list[FieldError]:
+        try:
+            self._platform_value(reason, raw)
+        except InvalidRequestError as error:
+            return list(error.errors)
+        return []
+
+    def _platform_value(self, reason: str | None, raw: str | None) -> str | None:
         caps = self.capabilities
-        raw = request.platform_reason_for(line)
         if raw is not None:
             # Platforms add reason values (Mirakl's and Carriyo's enums grow): a raw
             # value we do not know yet goes out as given, with a warning. Only a
@@ -171,7 +175,6 @@ class PlatformAdapter(ABC):
                     FieldError("platform_reason", f"{self.name} takes no cancellation reason")
                 )
             return raw
-        reason = request.reason_for(line)
         if not caps.takes_reason or reason is None:
             return None
         if reason in caps.reasons:
@@ -188,18 +191,16 @@ class PlatformAdapter(ABC):
     def warnings(self, request: CancelRequest) -> list[str]:
         """Warnings to put on the result (reasons ignored or approximated)."""
         caps = self.capabilities
-        reasons = {request.reason_for(line) for line in request.lines or (None,)} - {None}
+        applied = request.reasons()
+        reasons = sorted({reason for _, reason, _ in applied if reason})
         if not caps.takes_reason and reasons:
-            return [
-                f"{self.name} takes no cancellation reason; "
-                f"{', '.join(sorted(r for r in reasons if r))} ignored"
-            ]
+            return [f"{self.name} takes no cancellation reason; {', '.join(reasons)} ignored"]
         found = []
-        approximated = sorted(r for r in reasons if r and r not in caps.reasons)
+        approximated = [r for r in reasons if r not in caps.reasons]
         if caps.other_reason and approximated:
             found.append(f"{', '.join(approximated)} sent as {caps.other_reason}")
-        raw = {request.platform_reason_for(line) for line in request.lines or (None,)}
-        unknown = sorted(r for r in raw if r is not None and r not in caps.platform_reasons)
+        raw = {raw for _, _, raw in applied if raw}
+        unknown = sorted(r for r in raw if r not in caps.platform_reasons)
         if unknown:
             found.append(
                 f"platform_reason {', '.join(map(repr, unknown))} is not one cancelkit knows "

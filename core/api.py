@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .client import Client
+from .configfile import default_config_path
 from .http import HttpCall
 from .model import CancelRequest, CancelResult
 from .registry import PluginRegistry
@@ -27,15 +29,39 @@ def default_client(config: Config | None = None) -> Client:
     """The client ``cancelkit.translate`` / ``send`` / ``status`` use for ``config``.
 
     Reused for the same configuration in the same thread, so its HTTP sessions
-    and OAuth tokens are too. Settings from the environment and the config file
-    are still read on every call.
+    and OAuth tokens are too. A client reads settings once; a change to the
+    ``CANCELKIT_*`` environment or to the config file gets a fresh client, so the
+    module-level functions always act on the settings of the moment.
     """
-    clients: dict[str, Client] = _local.__dict__.setdefault("clients", {})
+    clients: dict[str, tuple[tuple[object, ...], Client]] = _local.__dict__.setdefault(
+        "clients", {}
+    )
     tables = sorted((name, sorted(dict(table).items())) for name, table in (config or {}).items())
     key = f"{type(config).__name__}:{tables!r}"
-    if key not in clients:
-        clients[key] = Client(config=config)
-    return clients[key]
+    fingerprint = _settings_fingerprint()
+    known = clients.get(key)
+    if known is not None and known[0] == fingerprint:
+        return known[1]
+    if known is not None:
+        known[1].close()  # the settings it read are out of date
+    client = Client(config=config)
+    clients[key] = (fingerprint, client)
+    return client
+
+
+def _settings_fingerprint() -> tuple[object, ...]:
+    """What settings depend on besides ``config``: CANCELKIT_* and the config file.
+
+    The environment enters as a hash: secrets are never kept in a key.
+    """
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("CANCELKIT_")))
+    path = default_config_path()
+    try:
+        stat = path.stat()
+        file: tuple[object, ...] = (str(path), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        file = (str(path),)
+    return (hash(env), file)
 
 
 def translate(

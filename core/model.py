@@ -85,6 +85,18 @@ class CancelRequest:
         """The raw platform reason that applies to ``line``, if one was given."""
         return (line.platform_reason if line else None) or self.platform_reason
 
+    def reasons(self) -> tuple[tuple[Line | None, str | None, str | None], ...]:
+        """``(line, reason, platform_reason)`` that apply to each line, in one call.
+
+        A request without lines (``scope: all_pending``) has one entry, for ``None``.
+        """
+        if not self.lines:
+            return ((None, self.reason, self.platform_reason),)
+        return tuple(
+            (line, line.reason or self.reason, line.platform_reason or self.platform_reason)
+            for line in self.lines
+        )
+
 
 @dataclass(frozen=True)
 class ResultError:

@@ -99,3 +99,28 @@ def test_secret_settings_are_masked_in_repr(monkeypatch: pytest.MonkeyPatch) -> 
     shown = repr(Client().settings("mirakl"))
     assert "very-secret-value-123" not in shown
     assert "'client_secret': '***'" in shown
+
+
+def test_a_client_reads_settings_once(example: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like a requests Session: configured at first use, not on every call."""
+    monkeypatch.setenv("CANCELKIT_MIRAKL_BASE_URL", "https://first.test/api")
+    client = Client()
+    assert client.translate(example("mirakl"), "mirakl").url.startswith("https://first.test/")
+    monkeypatch.setenv("CANCELKIT_MIRAKL_BASE_URL", "https://second.test/api")
+    assert client.translate(example("mirakl"), "mirakl").url.startswith("https://first.test/")
+
+
+def test_module_level_calls_follow_the_environment_and_the_file(
+    example: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CANCELKIT_MIRAKL_BASE_URL", "https://first.test/api")
+    assert cancelkit.translate(example("mirakl"), "mirakl").url.startswith("https://first.test/")
+    monkeypatch.setenv("CANCELKIT_MIRAKL_BASE_URL", "https://second.test/api")
+    assert cancelkit.translate(example("mirakl"), "mirakl").url.startswith("https://second.test/")
+    monkeypatch.delenv("CANCELKIT_MIRAKL_BASE_URL")
+    path = tmp_path / "config.toml"
+    path.write_text('[default.mirakl]\nbase_url = "https://from-file.test/api"\n')
+    monkeypatch.setenv("CANCELKIT_CONFIG", str(path))
+    assert cancelkit.translate(example("mirakl"), "mirakl").url.startswith("https://from-file.")
+    path.write_text('[default.mirakl]\nbase_url = "https://edited-file.test/api"\n')
+    assert cancelkit.translate(example("mirakl"), "mirakl").url.startswith("https://edited-file.")
