@@ -92,9 +92,10 @@ class PlatformAdapter(ABC):
         """Every reason this platform cannot take ``request`` (empty when it can)."""
         caps = self.capabilities
         found: list[FieldError] = []
+        applied = request.reasons()
         for path in caps.required_fields:
-            found.extend(self._missing(request, path))
-        for index, (line, reason, raw) in enumerate(request.reasons()):
+            found.extend(self._missing(request, path, applied))
+        for index, (line, reason, raw) in enumerate(applied):
             if line is None:  # scope: all_pending, the request's own reason
                 found.extend(self._reason_problems(reason, raw))
                 continue
@@ -118,10 +119,15 @@ class PlatformAdapter(ABC):
         found.extend(self._option_problems(request))
         return _dedupe(found)
 
-    def _missing(self, request: CancelRequest, path: str) -> list[FieldError]:
+    def _missing(
+        self,
+        request: CancelRequest,
+        path: str,
+        applied: tuple[tuple[Line | None, str | None, str | None], ...],
+    ) -> list[FieldError]:
         message = f"required by {self.name}"
         if path == "reason":  # satisfied per line too, or by a raw platform_reason
-            given = all(reason or raw for _, reason, raw in request.reasons())
+            given = all(reason or raw for _, reason, raw in applied)
             return [] if given else [FieldError(path, message)]
         if path.startswith("lines[]."):
             attribute = path.removeprefix("lines[].")

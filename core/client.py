@@ -227,8 +227,11 @@ class Client:
     ) -> CancelRequest:
         loaded = load_request(request)
         adapter.validate(loaded)
-        replacements = self._hooks.cancelkit_prepare_request(request=loaded, adapter=adapter)
-        replacement = next((r for r in replacements if r is not None), None)
+        replacement = None
+        for candidate in self._hooks.cancelkit_prepare_request(request=loaded, adapter=adapter):
+            if candidate is not None:
+                replacement = candidate
+                break
         if replacement is None or replacement is loaded:
             return loaded
         if not isinstance(replacement, CancelRequest):

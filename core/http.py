@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -106,7 +107,15 @@ class HttpResponse:
     text: str
 
     def json(self) -> Any:
-        """The body parsed as JSON (exact decimals), or None if it is not JSON."""
+        """The body parsed as JSON (exact decimals), or None if it is not JSON.
+
+        Parsed once: core and the adapter's ``normalise`` get the same object, so
+        read it, do not change it.
+        """
+        return self._parsed
+
+    @cached_property
+    def _parsed(self) -> Any:
         try:
             return jsonutil.loads(self.text) if self.text.strip() else None
         except ValueError:
