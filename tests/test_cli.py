@@ -233,4 +233,5 @@ def test_an_unexpected_error_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyPa
 def test_cassettes_check_reproduces_a_platform_from_the_command_line() -> None:
     result = run("cassettes", "check", "aboutyou", "--out", str(ROOT / "cassettes"))
     assert result.exit_code == 0, result.output
-    assert "5 of 5 cassettes reproduced" in result.output
+    count = len(list((ROOT / "cassettes" / "aboutyou").glob("*.yaml")))
+    assert count >= 5 and f"{count} of {count} cassettes reproduced" in result.output

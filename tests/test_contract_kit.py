@@ -82,6 +82,14 @@ def test_the_sandbox_clock_is_injectable_and_advances() -> None:
             box.advance(bad)
 
 
+def test_reset_takes_the_clock_back_to_its_source() -> None:
+    clock = FakeClock()
+    box = Sandbox([], clock=clock)
+    box.advance(300)
+    box.reset()
+    assert box.now() == clock.now
+
+
 def test_the_clock_advances_over_http() -> None:
     with Sandbox([], clock=FakeClock()) as box:
         answer = requests.post(f"{box.url}/_sandbox/clock", json={"advance": 60}, timeout=5)

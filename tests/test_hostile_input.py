@@ -40,7 +40,7 @@ BASES = {
     "mirakl": ["mirakl", "mirakl-shipped"],
     "salesforce": ["salesforce"],
     "salesforce-flow": ["salesforce-flow"],
-    "carriyo": ["carriyo", "carriyo-all-pending"],
+    "carriyo": ["carriyo", "carriyo-out-of-stock"],
     "aboutyou": ["aboutyou", "aboutyou-item-ids"],
 }
 ALL_BASES = sorted(p.stem for p in EXAMPLES.glob("*.json"))

@@ -183,9 +183,11 @@ class Sandbox:
         self._faults.append(replace(fault, platform=prefix))
 
     def reset(self) -> None:
-        """Every emulator back to its seeded demo data; faults cleared."""
+        """Every emulator back to its seeded demo data; faults cleared; the clock's
+        :meth:`advance` undone (so each recorded scenario starts at the same time)."""
         with self._lock:
             self._faults.clear()
+            self._offset = 0.0
             for emulator in self.emulators.values():
                 emulator.reset()
             self._save_state()
