@@ -6,6 +6,7 @@ Source: seed 002 (cancel-fulfillment-order-line-items), shared/platforms part A.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -23,6 +24,8 @@ from cancelkit.plugin import (
     FieldError,
     HttpCall,
     HttpResponse,
+    InvalidRequestError,
+    Line,
     LineResult,
     PlatformAdapter,
     ResultError,
@@ -37,13 +40,21 @@ from cancelkit.plugin import (
 
 BASE_URLS = {"production": "https://api.carriyo.com", "demo": "https://demo-api.carriyo.com"}
 
-#: The key of the line id inside ``line_items[]``. UNCONFIRMED: the cancel page's
-#: schema was not readable. Evidence: the Redoc request samples of the sibling
-#: fulfillment-order operations generated from the same OpenAPI document (fulfill,
-#: split: ``{"line_items": [{"line_item_id": "string", "quantity": 0}]}``) use
-#: ``line_item_id``; the fulfill page's prose and one hand-written recipe use ``id``
-#: (carriyo.com/docs/api/orders/operation/fulfill..., /docs/recipes/fulfillment/
-#: fulfill-fulfillment-order/). We follow the machine-generated schema samples.
+#: The key that names the order line item inside ``line_items[]``: the one place the
+#: adapter decides it (the emulator reads its own from the published contract, so a
+#: wrong key here fails the tests). UNCONFIRMED for the cancel operation: its item
+#: schema ("Fulfillment Order Line Item Request", seed 002) is not expanded on the
+#: page, and Carriyo's docs disagree on the sibling fulfill operation.
+#: - ``line_item_id``: the Redoc request samples generated from the Orders OpenAPI
+#:   document for fulfill and split, ``{"line_items": [{"line_item_id": "string",
+#:   "quantity": 0}]}`` (shared/platforms part A).
+#: - ``id``: the fulfill page's prose, "Each item needs id matching an order line
+#:   item" (carriyo.com/docs/api/orders/operation/fulfill-order), and the hand-written
+#:   recipe ``{"id": "line-kbd", "quantity": 1}``
+#:   (carriyo.com/docs/recipes/fulfillment/fulfill-fulfillment-order/).
+#: We follow the samples generated from the schema itself; prose and recipe are
+#: written by hand, for another operation. Change this one constant (and the
+#: contract, which cites the same sources) if your account answers otherwise.
 LINE_ITEM_ID_KEY = "line_item_id"
 
 #: Canonical reason -> Carriyo ``cancellation_reason``; anything else -> OTHER (warned).
@@ -76,6 +87,23 @@ LINE_ITEM_STATUSES = (
 )
 #: The ones that can still be cancelled (seed 002).
 CANCELLABLE_STATUSES = ("open", "allocated")
+
+#: Why ``scope: all_pending`` is refused. Two of three public sources require
+#: ``line_items`` on the cancel call: the operation page's "Request Requirements (All
+#: Required)" (seed 002) and Carriyo's MCP tool cancel_fulfillment_order_items
+#: ("line_items array Yes", carriyo.com/docs/mcp/tools/fulfillment-orders/
+#: cancel-fulfillment-order-items/); only the page's field text says "Omit to cancel
+#: all pending items". A body that lists the pending items satisfies all three, but
+#: listing them means reading the order first (GET /orders/{ref}, operation get-order),
+#: and no hook lets an adapter send a read before its cancel: ``pending_lines_call``
+#: and ``with_pending_lines`` are that read and its use, ready for such a step.
+ALL_PENDING_REFUSAL = (
+    "carriyo requires line_items on the cancel call (its docs: 'Request Requirements "
+    "(All Required)'), so cancelling every pending item needs the order read first, "
+    "which cancelkit does not do; list the lines instead: GET /orders/{order}?key={key} "
+    "shows fulfillment order {fo}'s items, and those in status open or allocated are "
+    "pending"
+)
 
 SETTINGS = (
     Setting("base_url", "API base URL; overrides environment", kind="url"),
@@ -129,12 +157,19 @@ class CarriyoAdapter(PlatformAdapter):
         settings=SETTINGS,
         rate_limit="not documented; 429 and Retry-After handled generically",
         resend_safe=False,
-        all_pending=True,
+        all_pending=False,
     )
 
     def problems(self, request: CancelRequest) -> list[FieldError]:
-        """Base checks, plus: Carriyo takes one reason per call."""
+        """Base checks, plus: Carriyo takes one reason per call and needs the lines listed."""
         found = super().problems(request)
+        if request.scope == "all_pending":
+            why = ALL_PENDING_REFUSAL.format(
+                order=request.order_id,
+                key=request.options.get("key", "order_id"),
+                fo=request.fulfillment_order_id,
+            )
+            found = [FieldError("scope", why), *(e for e in found if e.path != "scope")]
         if found:
             return found
         values = {self.reason_value(request, line) for line in request.lines}
@@ -150,14 +185,15 @@ class CarriyoAdapter(PlatformAdapter):
 
     def translate(self, request: CancelRequest, settings: Settings) -> HttpCall:
         """``POST {base}/orders/{ref}/fulfillment-orders/{fo}/cancel?key=...``."""
-        assert request.order_id and request.fulfillment_order_id
-        first = request.lines[0] if request.lines else None
-        body: dict[str, Any] = {"cancellation_reason": self.reason_value(request, first)}
-        if request.scope == "lines":  # the docs: omit line_items to cancel all pending items
-            body["line_items"] = [
+        assert request.order_id and request.fulfillment_order_id and request.scope == "lines"
+        body: dict[str, Any] = {
+            "cancellation_reason": self.reason_value(request, request.lines[0]),
+            # Always listed: required by two of the three sources (ALL_PENDING_REFUSAL).
+            "line_items": [
                 {LINE_ITEM_ID_KEY: line.line_id, "quantity": int(line.quantity)}
                 for line in request.lines
-            ]
+            ],
+        }
         url = join_url(
             _base_url(settings),
             "orders",
@@ -211,15 +247,10 @@ class CarriyoAdapter(PlatformAdapter):
         self, request: CancelRequest, order: Mapping[str, Any], fo: Mapping[str, Any]
     ) -> CancelResult:
         cancelled = _cancelled_quantities(fo)
-        if request.scope == "all_pending":
-            lines = tuple(
-                LineResult(line_id, qty, "cancelled") for line_id, qty in cancelled.items()
-            )
-        else:
-            lines = tuple(
-                self._line_outcome(line.line_id, line.quantity, cancelled, order)
-                for line in request.lines
-            )
+        lines = tuple(
+            self._line_outcome(line.line_id, line.quantity, cancelled, order)
+            for line in request.lines
+        )
         outcome = combined_outcome(lines)
         errors = tuple(e for line in lines for e in line.errors)
         return CancelResult(
@@ -252,6 +283,54 @@ class CarriyoAdapter(PlatformAdapter):
             f"fulfillment order (removed_quantities: {removed:g})"
         )
         return LineResult(line_id, quantity, "rejected", (ResultError(why, "NOT_CANCELLED"),))
+
+    def pending_lines_call(self, request: CancelRequest, settings: Settings) -> HttpCall:
+        """``GET {base}/orders/{ref}?key=...``: the order whose pending items to list.
+
+        Operation get-order: 200 the full order, 404 not found
+        (carriyo.com/docs/api/orders/operation/get-order). The read a "look up, then
+        cancel" step would send before :meth:`with_pending_lines`.
+        """
+        assert request.order_id
+        url = join_url(
+            _base_url(settings),
+            "orders",
+            request.order_id,
+            query={"key": self.options(request)["key"]},
+        )
+        auth = {**BEARER, "tenant-id": MASK, "x-api-key": MASK}
+        return HttpCall("GET", url, json_headers(auth, body=False))
+
+    def with_pending_lines(self, request: CancelRequest, order: Mapping[str, Any]) -> CancelRequest:
+        """``request`` with scope ``lines``: every pending item of its fulfillment order.
+
+        ``order`` is the answer to :meth:`pending_lines_call`. A line split over
+        several items counts once, with their quantities added. Raises
+        InvalidRequestError when the order has no such fulfillment order or nothing
+        pending on it (a cancel would only be refused).
+        """
+        fo = _find_fulfillment_order(order, request.fulfillment_order_id)
+        if fo is None:
+            raise InvalidRequestError(
+                FieldError("fulfillment_order_id", f"not in carriyo order {request.order_id}")
+            )
+        pending: dict[str, Decimal] = {}
+        for item in fo.get("line_items") or ():
+            if not isinstance(item, Mapping) or item.get("status") not in CANCELLABLE_STATUSES:
+                continue
+            line_id = _item_line_id(item)
+            if line_id is not None:
+                pending[line_id] = pending.get(line_id, Decimal(0)) + _number(item.get("quantity"))
+        lines = tuple(Line(line_id, qty) for line_id, qty in pending.items() if qty > 0)
+        if not lines:
+            raise InvalidRequestError(
+                FieldError(
+                    "scope",
+                    f"carriyo fulfillment order {request.fulfillment_order_id} has no line "
+                    "items in status open or allocated",
+                )
+            )
+        return replace(request, scope="lines", lines=lines)
 
     def how_to_check(self, request: CancelRequest) -> str:
         """The order, by the same reference and key."""
@@ -286,10 +365,20 @@ def _cancelled_quantities(fo: Mapping[str, Any]) -> dict[str, Decimal]:
     for item in fo.get("line_items") or ():
         if not isinstance(item, Mapping) or item.get("status") != "cancelled":
             continue
-        line_id = item.get(LINE_ITEM_ID_KEY) or item.get("id")
-        if isinstance(line_id, str):
+        line_id = _item_line_id(item)
+        if line_id is not None:
             totals[line_id] = totals.get(line_id, Decimal(0)) + _number(item.get("quantity"))
     return totals
+
+
+def _item_line_id(item: Mapping[str, Any]) -> str | None:
+    """The order line a fulfillment-order line item belongs to.
+
+    The answer's item shape is UNCONFIRMED (seed 002 shows ``line_items: [...]``
+    collapsed), so both candidate keys are read.
+    """
+    line_id = item.get(LINE_ITEM_ID_KEY) or item.get("id")
+    return line_id if isinstance(line_id, str) else None
 
 
 def _removed_quantity(order: Mapping[str, Any], line_id: str) -> Decimal:

@@ -1,5 +1,12 @@
 """Carriyo emulator: orders with fulfillment orders, the line-item cancel, OAuth tokens.
 
+It judges every cancel body by Carriyo's published contract
+(``contracts/carriyo-cancel-line-items.schema.json``, sources named inside), never
+by the adapter: the reason enum, the line item key, and ``line_items`` being
+required all come from that file, so a plugin that sends the wrong key, omits
+``line_items`` or sends a reason the contract does not list gets Carriyo's 400.
+Nothing here is imported from ``adapter.py``.
+
 Documented rules it follows (seed 002, shared/platforms part A):
 
 * Only fulfillment-order line items in ``open`` or ``allocated`` can be cancelled;
@@ -7,101 +14,150 @@ Documented rules it follows (seed 002, shared/platforms part A):
   and ``cancelled`` ones cannot.
 * A cancel sets the cancelled quantity's status to ``cancelled`` with the reason,
   lowers the order line's ``quantity`` and adds to its ``removed_quantities``, and
-  recalculates statuses. Omitting ``line_items`` cancels every pending item.
+  recalculates statuses.
 * The order is found by ``order_id`` or, with ``?key=partner_order_reference``, by
-  that reference; unknown order or fulfillment order -> 404.
-* Errors use the documented body ``{"status", "timestamp", "errors": ["field : message"]}``.
+  that reference (``GET /orders/{reference}`` too); unknown order or fulfillment
+  order -> 404.
+* Errors use the documented body ``{"status", "timestamp", "errors": ["field : message"]}``
+  (carriyo.com/docs/api/conventions/).
 * ``POST /oauth/token`` with JSON ``client_id`` and ``client_secret``; missing ones get
   400 ``bad_request``, wrong ones 403 ``access_denied``. API calls need the bearer
   token (else 401) and the sandbox ``tenant-id`` and ``x-api-key`` (else 403).
 
 Choices where Carriyo does not document the detail (UNCONFIRMED, emulator only):
-a partial cancel splits the fulfillment-order line item into a remaining item and a
-``cancelled`` item of the cancelled quantity; ``removed_quantities`` is a list of
-``{"quantity", "reason", "fulfillment_order_id"}`` records; a fulfillment order whose
-items are all cancelled becomes ``cancelled``, and an order whose fulfillment orders
-are all cancelled becomes ``cancelled``. All line items of one call are cancelled,
-or none.
+the body is checked against the contract before the order is looked up (as a
+framework validating the body before the handler runs would); a missing field is
+reported as ``"<field> : must not be null"``, other contract violations with the
+validator's own message; fulfillment-order line items name their order line with
+the same key the contract uses in requests; a partial cancel splits the
+fulfillment-order line item into a remaining item and a ``cancelled`` item of the
+cancelled quantity; ``removed_quantities`` is a list of
+``{"quantity", "reason", "fulfillment_order_id"}`` records; a fulfillment order
+whose items are all cancelled becomes ``cancelled``, and an order whose fulfillment
+orders are all cancelled becomes ``cancelled``. All line items of one call are
+cancelled, or none.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import functools
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from cancelkit.plugin import Emulator, EmuRequest, EmuResponse
+from cancelkit.plugin import Contract, Emulator, EmuRequest, EmuResponse, Fault, Violation
 
-from .adapter import (
-    BASE_URLS,
-    CANCELLABLE_STATUSES,
-    LINE_ITEM_ID_KEY,
-    LINE_ITEM_STATUSES,
-    PLATFORM_REASONS,
+#: The published request contract of the cancel operation, shipped beside the plugin.
+CONTRACT_FILE = "contracts/carriyo-cancel-line-items.schema.json"
+#: The production host: the Orders OpenAPI ``servers`` (carriyo.com/docs/oas/orders.yaml).
+PRODUCTION = "https://api.carriyo.com"
+#: Fulfillment-order line item statuses (carriyo.com/docs/api/orders/fulfillment-orders/).
+LINE_ITEM_STATUSES = (
+    "open",
+    "allocated",
+    "pick_in_progress",
+    "picked",
+    "pack_in_progress",
+    "fulfilled",
+    "cancelled",
+    "closed",
 )
+#: "Only items in pending status (open or allocated) can be cancelled" (seed 002).
+PENDING_STATUSES = ("open", "allocated")
+#: The cancel's 404 (seed 002); get-order's is "Order not found." (its operation page).
+FO_NOT_FOUND = "Order or fulfillment order not found."
+#: The ``key`` query parameter: 'Enum: "order_id" "partner_order_reference"' (seed 002).
+REFERENCE_KEYS = ("order_id", "partner_order_reference")
 
 SANDBOX_TENANT = "sandbox-tenant"
 SANDBOX_API_KEY = "sandbox-carriyo-api-key"
 SANDBOX_CLIENT_ID = "sandbox-carriyo-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-carriyo-client-secret"
 TOKEN_LIFETIME = 86400
+#: The ``timestamp`` of every error: fixed, not the sandbox clock, because the cassette
+#: recorder runs every platform on one clock, so a clock-derived stamp would differ
+#: between recording one platform and recording all.
 TIMESTAMP = "2026-01-01T00:00:00.000+00:00"
 
 
-def _fo_line(line_id: str, quantity: int, status: str) -> dict[str, Any]:
-    return {LINE_ITEM_ID_KEY: line_id, "quantity": quantity, "status": status}
+@functools.cache
+def published_contract() -> Contract:
+    """The contract shipped with the plugin (read and checked once per process)."""
+    return Contract.packaged("cancelkit.plugins.carriyo", CONTRACT_FILE)
 
 
-#: Demo orders; examples/carriyo*.json cancel lines of these.
-SEED_ORDERS: dict[str, dict[str, Any]] = {
-    "ORD-1001": {
-        "tenant": SANDBOX_TENANT,
-        "order_id": "ORD-1001",
-        "partner_order_reference": "SHOP-1001",
-        "merchant": "DEMO",
-        "status": "allocated",
-        "line_items": [
-            {"id": "line-kbd", "sku": "KBD-1", "quantity": 2, "removed_quantities": []},
-            {"id": "line-mon", "sku": "MON-27", "quantity": 1, "removed_quantities": []},
-            {"id": "line-cbl", "sku": "CBL-USB", "quantity": 3, "removed_quantities": []},
-        ],
-        "fulfillment_orders": [
-            {
-                "fulfillment_order_id": "FO-1001-1",
-                "status": "allocated",
-                "location_id": "WH-DXB",
-                "line_items": [
-                    _fo_line("line-kbd", 2, "allocated"),
-                    _fo_line("line-mon", 1, "picked"),
-                ],
-            },
-            {
-                "fulfillment_order_id": "FO-1001-2",
-                "status": "open",
-                "line_items": [_fo_line("line-cbl", 3, "open")],
-            },
-        ],
-    },
-    # One fulfillment order holding every documented line item status.
-    "ORD-1002": {
-        "tenant": SANDBOX_TENANT,
-        "order_id": "ORD-1002",
-        "partner_order_reference": "SHOP-1002",
-        "merchant": "DEMO",
-        "status": "processing",
-        "line_items": [
-            {"id": f"line-{s}", "sku": s.upper(), "quantity": 1, "removed_quantities": []}
-            for s in LINE_ITEM_STATUSES
-        ],
-        "fulfillment_orders": [
-            {
-                "fulfillment_order_id": "FO-1002-1",
-                "status": "processing",
-                "line_items": [_fo_line(f"line-{s}", 1, s) for s in LINE_ITEM_STATUSES],
-            },
-        ],
-    },
-}
+def item_key(contract: Contract) -> str:
+    """The key that names the order line item in a cancel body, read from ``contract``.
+
+    The one required property of ``FulfillmentOrderLineItemRequest`` besides
+    ``quantity`` (``line_item_id`` in the shipped contract).
+    """
+    item = contract.schema["$defs"]["FulfillmentOrderLineItemRequest"]
+    keys = [key for key in item["required"] if key != "quantity"]
+    if len(keys) != 1:
+        raise ValueError(f"{contract.name}: expected one line item key besides quantity: {keys}")
+    return str(keys[0])
+
+
+def seed_orders(key: str) -> dict[str, dict[str, Any]]:
+    """The demo orders, fulfillment-order line items naming their line by ``key``.
+
+    examples/carriyo*.json cancel lines of these.
+    """
+
+    def fo_line(line_id: str, quantity: int, status: str) -> dict[str, Any]:
+        return {key: line_id, "quantity": quantity, "status": status}
+
+    return {
+        "ORD-1001": {
+            "tenant": SANDBOX_TENANT,
+            "order_id": "ORD-1001",
+            "partner_order_reference": "SHOP-1001",
+            "merchant": "DEMO",
+            "status": "allocated",
+            "line_items": [
+                {"id": "line-kbd", "sku": "KBD-1", "quantity": 2, "removed_quantities": []},
+                {"id": "line-mon", "sku": "MON-27", "quantity": 1, "removed_quantities": []},
+                {"id": "line-cbl", "sku": "CBL-USB", "quantity": 3, "removed_quantities": []},
+            ],
+            "fulfillment_orders": [
+                {
+                    "fulfillment_order_id": "FO-1001-1",
+                    "status": "allocated",
+                    "location_id": "WH-DXB",
+                    "line_items": [
+                        fo_line("line-kbd", 2, "allocated"),
+                        fo_line("line-mon", 1, "picked"),
+                    ],
+                },
+                {
+                    "fulfillment_order_id": "FO-1001-2",
+                    "status": "open",
+                    "line_items": [fo_line("line-cbl", 3, "open")],
+                },
+            ],
+        },
+        # One fulfillment order holding every documented line item status.
+        "ORD-1002": {
+            "tenant": SANDBOX_TENANT,
+            "order_id": "ORD-1002",
+            "partner_order_reference": "SHOP-1002",
+            "merchant": "DEMO",
+            "status": "processing",
+            "line_items": [
+                {"id": f"line-{s}", "sku": s.upper(), "quantity": 1, "removed_quantities": []}
+                for s in LINE_ITEM_STATUSES
+            ],
+            "fulfillment_orders": [
+                {
+                    "fulfillment_order_id": "FO-1002-1",
+                    "status": "processing",
+                    "line_items": [fo_line(f"line-{s}", 1, s) for s in LINE_ITEM_STATUSES],
+                },
+            ],
+        },
+    }
 
 
 class _Refusal(Exception):
@@ -110,20 +166,27 @@ class _Refusal(Exception):
 
 
 class CarriyoEmulator(Emulator):
-    """Stateful Carriyo Orders API: see the module docstring."""
+    """Stateful Carriyo Orders API: see the module docstring.
+
+    ``contract`` is the published one by default; a test may pass a newer copy
+    (say, with a reason value Carriyo added since) to emulate a platform that moved on.
+    """
 
     platform = "carriyo"
     production_bases: ClassVar[dict[str, str]] = {
-        "orders": f"{BASE_URLS['production']}/orders",
-        "oauth": f"{BASE_URLS['production']}/oauth",
+        "orders": f"{PRODUCTION}/orders",
+        "oauth": f"{PRODUCTION}/oauth",
     }
 
-    def __init__(self) -> None:
+    def __init__(self, contract: Contract | None = None) -> None:
+        self.contract = contract or published_contract()
+        #: The line item key, as the contract names it (never the adapter's constant).
+        self.item_key = item_key(self.contract)
         self.reset()
 
     def reset(self) -> None:
-        """Back to :data:`SEED_ORDERS`; no tokens."""
-        self.orders = copy.deepcopy(SEED_ORDERS)
+        """Back to the seeded demo orders; no tokens."""
+        self.orders = seed_orders(self.item_key)
         self.tokens: list[str] = []
 
     def dump_state(self) -> dict[str, Any]:
@@ -149,24 +212,24 @@ class CarriyoEmulator(Emulator):
         """The OAuth endpoint."""
         return request.segments[:1] == ("oauth",)
 
-    def fault_response(self, fault: Any) -> EmuResponse | None:
+    def fault_response(self, fault: Fault) -> EmuResponse | None:
         """Carriyo's error body for an expired token."""
         if fault.kind == "401":
-            return _error(401, "Unauthorized")
+            return _error(401, ["Unauthorized"])
         return None
 
     # -- routes ---------------------------------------------------------------
     def handle(self, request: EmuRequest) -> EmuResponse:
-        """Route to the token endpoint or the fulfillment-order cancel."""
+        """Route to the token endpoint, the order, or the fulfillment-order cancel."""
         if request.segments == ("oauth", "token") and request.method == "POST":
             return self._token(request)
         if request.bearer() not in self.tokens:
-            return _error(401, "Unauthorized")
+            return _error(401, ["Unauthorized"])
         if (request.header("tenant-id"), request.header("x-api-key")) != (
             SANDBOX_TENANT,
             SANDBOX_API_KEY,
         ):
-            return _error(403, "Forbidden: missing or invalid x-api-key or tenant-id")
+            return _error(403, ["Forbidden: missing or invalid x-api-key or tenant-id"])
         try:
             match request.segments:
                 case ("orders", reference, "fulfillment-orders", fo_id, "cancel") if (
@@ -176,8 +239,8 @@ class CarriyoEmulator(Emulator):
                 case ("orders", reference) if request.method == "GET":
                     return EmuResponse.json(200, self._order(reference, request.query))
         except _Refusal as refusal:
-            return _error(refusal.status, *refusal.errors)
-        return _error(404, "Not found")
+            return _error(refusal.status, refusal.errors)
+        return _error(404, ["Not found"])
 
     def _token(self, request: EmuRequest) -> EmuResponse:
         try:
@@ -208,92 +271,81 @@ class CarriyoEmulator(Emulator):
             },
         )
 
-    def _order(self, reference: str, query: Mapping[str, str]) -> dict[str, Any]:
+    def _order(
+        self, reference: str, query: Mapping[str, str], missing: str = "Order not found."
+    ) -> dict[str, Any]:
+        """The order by ``?key=``; 404 texts: get-order's, or the cancel's (seed 002)."""
         key = query.get("key", "order_id")
-        if key not in ("order_id", "partner_order_reference"):
-            raise _Refusal(400, "key : must be one of order_id, partner_order_reference")
+        if key not in REFERENCE_KEYS:
+            raise _Refusal(400, f"key : must be one of {', '.join(REFERENCE_KEYS)}")
         for order in self.orders.values():
             if order.get(key) == reference:
                 return order
-        raise _Refusal(404, "Order or fulfillment order not found.")
+        raise _Refusal(404, missing)
 
     def _cancel(self, reference: str, fo_id: str, request: EmuRequest) -> dict[str, Any]:
-        order = self._order(reference, request.query)
-        fo = next(
-            (f for f in order["fulfillment_orders"] if f["fulfillment_order_id"] == fo_id), None
-        )
-        if fo is None:
-            raise _Refusal(404, "Order or fulfillment order not found.")
         try:
             body = request.json()
         except ValueError:
             raise _Refusal(400, "body : malformed JSON") from None
-        reason = body.get("cancellation_reason") if isinstance(body, dict) else None
-        if reason not in PLATFORM_REASONS:
-            raise _Refusal(
-                400, f"cancellation_reason : must be one of {', '.join(PLATFORM_REASONS)}"
-            )
-        wanted = self._wanted(fo, body.get("line_items"))
-        for line_id, quantity in wanted:
+        violations = self.contract.violations(body)
+        if violations:
+            raise _Refusal(400, *contract_errors(violations))
+        order = self._order(reference, request.query, FO_NOT_FOUND)
+        fo = next(
+            (f for f in order["fulfillment_orders"] if f["fulfillment_order_id"] == fo_id), None
+        )
+        if fo is None:
+            raise _Refusal(404, FO_NOT_FOUND)
+        reason = body["cancellation_reason"]
+        wanted = self._wanted(fo, body["line_items"])
+        for line_id, quantity in wanted.items():
             self._take(order, fo, line_id, quantity, reason)
         self._recalculate(order, fo)
         return order
 
-    def _wanted(self, fo: dict[str, Any], items: Any) -> list[tuple[str, int]]:
-        """Validate every requested item before changing anything (all or none)."""
-        if items is None:  # omitted: every pending item
-            wanted = [
-                (i[LINE_ITEM_ID_KEY], i["quantity"])
-                for i in fo["line_items"]
-                if i["status"] in CANCELLABLE_STATUSES
-            ]
-            if not wanted:
-                raise _Refusal(400, "line_items : no pending line items to cancel")
-            return wanted
-        if not isinstance(items, list) or not items:
-            raise _Refusal(400, "line_items : must not be empty")
-        wanted, problems = [], []
+    def _wanted(self, fo: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, int]:
+        """Line id -> quantity, every item checked before anything changes (all or none).
+
+        The contract has vouched for the shape; these are the business rules.
+        """
+        key = self.item_key
+        wanted: dict[str, int] = {}
+        problems = []
         for index, item in enumerate(items):
             where = f"line_items[{index}]"
-            line_id = item.get(LINE_ITEM_ID_KEY) if isinstance(item, dict) else None
-            quantity = item.get("quantity") if isinstance(item, dict) else None
-            if not isinstance(line_id, str):
-                problems.append(f"{where}.{LINE_ITEM_ID_KEY} : must not be blank")
-                continue
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-                problems.append(f"{where}.quantity : must be greater than 0")
-                continue
-            present = [i for i in fo["line_items"] if i[LINE_ITEM_ID_KEY] == line_id]
+            line_id, quantity = item[key], item["quantity"]
+            present = [i for i in fo["line_items"] if i[key] == line_id]
             if not present:
                 problems.append(
-                    f"{where}.{LINE_ITEM_ID_KEY} : {line_id} is not in fulfillment "
+                    f"{where}.{key} : {line_id} is not in fulfillment "
                     f"order {fo['fulfillment_order_id']}"
                 )
                 continue
-            pending = sum(i["quantity"] for i in present if i["status"] in CANCELLABLE_STATUSES)
+            pending = sum(i["quantity"] for i in present if i["status"] in PENDING_STATUSES)
+            # One line listed twice counts once, in total.
+            asked = wanted.get(line_id, 0) + quantity
             if pending == 0:
                 status = present[0]["status"]
                 hint = " (unfulfill it first)" if status == "fulfilled" else ""
                 problems.append(
                     f"{where} : line item {line_id} is {status} and cannot be cancelled{hint}"
                 )
-            elif quantity > pending:
-                problems.append(f"{where}.quantity : {quantity} exceeds the {pending} pending")
+            elif asked > pending:
+                problems.append(f"{where}.quantity : {asked} exceeds the {pending} pending")
             else:
-                wanted.append((line_id, quantity))
+                wanted[line_id] = asked
         if problems:
             raise _Refusal(400, *problems)
         return wanted
 
-    @staticmethod
     def _take(
-        order: dict[str, Any], fo: dict[str, Any], line_id: str, quantity: int, reason: str
+        self, order: dict[str, Any], fo: dict[str, Any], line_id: str, quantity: int, reason: str
     ) -> None:
+        key = self.item_key
         left = quantity
         for item in [
-            i
-            for i in fo["line_items"]
-            if i[LINE_ITEM_ID_KEY] == line_id and i["status"] in CANCELLABLE_STATUSES
+            i for i in fo["line_items"] if i[key] == line_id and i["status"] in PENDING_STATUSES
         ]:
             take = min(left, item["quantity"])
             if take == item["quantity"]:
@@ -301,7 +353,12 @@ class CarriyoEmulator(Emulator):
             else:
                 item["quantity"] -= take
                 fo["line_items"].append(
-                    {**_fo_line(line_id, take, "cancelled"), "cancellation_reason": reason}
+                    {
+                        key: line_id,
+                        "quantity": take,
+                        "status": "cancelled",
+                        "cancellation_reason": reason,
+                    }
                 )
             left -= take
             if not left:
@@ -324,7 +381,29 @@ class CarriyoEmulator(Emulator):
             order["status"] = "cancelled"
 
 
-def _error(status: int, *errors: str) -> EmuResponse:
+_MISSING = re.compile(r"'(?P<name>[^']+)' is a required property")
+
+
+def contract_errors(violations: Sequence[Violation]) -> list[str]:
+    """Contract violations as Carriyo's ``"field : message"`` error strings.
+
+    The shape is documented ("partner_shipment_reference : must not be blank",
+    carriyo.com/docs/api/conventions/); the wording per violation is not. A missing
+    field is named itself, "must not be null" (the Bean Validation family the
+    documented example belongs to); other violations keep the validator's message.
+    """
+    found = []
+    for violation in violations:
+        missing = _MISSING.fullmatch(violation.message)
+        if missing:
+            parent = "" if violation.field == "(body)" else f"{violation.field}."
+            found.append(f"{parent}{missing['name']} : must not be null")
+        else:
+            found.append(f"{violation.field} : {violation.message}")
+    return found
+
+
+def _error(status: int, errors: Sequence[str]) -> EmuResponse:
     return EmuResponse.json(
         status, {"status": str(status), "timestamp": TIMESTAMP, "errors": list(errors)}
     )

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
-from cancelkit.plugin import CancelResult, Scenario, ScenarioContext
+from cancelkit.plugin import (
+    CancelRequest,
+    CancelResult,
+    HttpCall,
+    PlatformAdapter,
+    Scenario,
+    ScenarioContext,
+    Settings,
+    hookimpl,
+)
+
+from .adapter import LINE_ITEM_ID_KEY
 
 
 def request(
@@ -31,6 +43,42 @@ def _send(
         return ctx.client.send(data, "carriyo")
 
     return run
+
+
+class _WrongPlugin:
+    """Takes over translation and changes the body as a wrong plugin would.
+
+    The emulator judges bodies by the published contract, so each change gets
+    Carriyo's documented 400 body: these cassettes record that answer.
+    """
+
+    def __init__(self, change: Callable[[dict[str, Any]], None]) -> None:
+        self.change = change
+
+    @hookimpl(tryfirst=True)
+    def cancelkit_translate(
+        self, request: CancelRequest, adapter: PlatformAdapter, settings: Settings
+    ) -> HttpCall:
+        call = adapter.translate(request, settings)
+        body = copy.deepcopy(call.body)
+        self.change(body)
+        return HttpCall(call.method, call.url, call.headers, body)
+
+
+def _key_id(body: dict[str, Any]) -> None:
+    """The recipe's ``id`` instead of the contract's ``line_item_id``."""
+    for item in body["line_items"]:
+        item["id"] = item.pop(LINE_ITEM_ID_KEY)
+
+
+def _no_line_items(body: dict[str, Any]) -> None:
+    """The "omit to cancel all pending items" reading, which the contract refuses."""
+    del body["line_items"]
+
+
+def _undocumented_reason(body: dict[str, Any]) -> None:
+    """Carriyo's Magento module's ORDER_CANCELLED, not in the documented enum."""
+    body["cancellation_reason"] = "ORDER_CANCELLED"
 
 
 SCENARIOS = [
@@ -60,20 +108,6 @@ SCENARIOS = [
     ),
     Scenario(
         "carriyo",
-        "all_pending",
-        "line_items omitted: every pending item cancelled",
-        _send(
-            {
-                "order_id": "ORD-1002",
-                "fulfillment_order_id": "FO-1002-1",
-                "reason": "OUT_OF_STOCK",
-                "scope": "all_pending",
-            }
-        ),
-        "cancelled",
-    ),
-    Scenario(
-        "carriyo",
         "status_not_cancellable",
         "a picked line: 400",
         _send(request("FO-1001-1", ("line-mon", 1))),
@@ -86,6 +120,30 @@ SCENARIOS = [
         "a line not in the fulfillment order: 400",
         _send(request("FO-1001-1", ("line-cbl", 1))),
         "rejected",
+    ),
+    Scenario(
+        "carriyo",
+        "contract_wrong_item_key",
+        "a plugin sending id, not line_item_id: 400 from the contract",
+        _send(request()),
+        "rejected",
+        plugins=(_WrongPlugin(_key_id),),
+    ),
+    Scenario(
+        "carriyo",
+        "contract_no_line_items",
+        "a plugin omitting line_items: 400 from the contract",
+        _send(request()),
+        "rejected",
+        plugins=(_WrongPlugin(_no_line_items),),
+    ),
+    Scenario(
+        "carriyo",
+        "contract_unknown_reason",
+        "a reason the contract does not list: 400 from the contract",
+        _send(request()),
+        "rejected",
+        plugins=(_WrongPlugin(_undocumented_reason),),
     ),
     Scenario(
         "carriyo",
