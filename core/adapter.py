@@ -227,6 +227,23 @@ class PlatformAdapter(ABC):
     def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
         """How calls to this platform are authenticated; ``clock`` times token expiry."""
 
+    def lookup_call(self, request: CancelRequest, settings: Settings) -> HttpCall | None:
+        """A read the cancel depends on, sent before it; None (the default) for none.
+
+        Core sends it read-only; a 2xx answer goes to :meth:`complete`, any other
+        outcome ends the send with nothing cancelled. Carriyo's ``scope:
+        all_pending`` reads the order to list its pending lines this way.
+        """
+        return None
+
+    def complete(self, request: CancelRequest, answer: HttpResponse) -> CancelRequest:
+        """The request to cancel, completed from the 2xx answer to :meth:`lookup_call`.
+
+        What it returns is validated again like any request; raise
+        InvalidRequestError when the answer leaves nothing to cancel.
+        """
+        raise NotImplementedError(f"{self.name} has a lookup_call but no complete")
+
     def status_call(self, tracking_id: str, settings: Settings) -> HttpCall:
         """The HTTP call that asks about an asynchronous tracking id.
 

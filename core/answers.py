@@ -4,7 +4,9 @@
 turns that verdict into the :class:`CancelResult` a user sees. Only an
 ``answer`` verdict reaches a plugin (``cancelkit_normalise`` /
 ``cancelkit_normalise_status``); whatever the plugin does with it - raising,
-returning something odd - the call was sent, so the outcome is never lost.
+returning something odd - the call was sent, so the outcome is never lost. The
+one exception let through is ConfigurationError: the plugin read an answer that
+proves nothing was applied and the configuration must change (exit 4).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigurationError
 from .adapter import PlatformAdapter
 from .model import CancelRequest, CancelResult
-from .outcomes import rate_limited_result
+from .outcomes import lookup_failed_result, rate_limited_result
 
 if TYPE_CHECKING:  # importing sending would load requests, which translate never needs
     from .hookspecs import HookRelay
@@ -41,6 +44,33 @@ def send_result(
             "cancelkit_normalise",
             lambda why: adapter.unknown(request, why, status, delivery.sends),
         )
+    return _with_response_details(result, adapter, delivery)
+
+
+def lookup_result(
+    request: CancelRequest, adapter: PlatformAdapter, delivery: Delivery
+) -> CancelResult:
+    """The result when the read before a cancel failed: the cancel was never sent.
+
+    A platform's error answer (a 404 for an unknown order) is the adapter's to read;
+    whatever it says, the outcome cannot be ``cancelled``, ``accepted`` or
+    ``unknown``, because no cancellation left.
+    """
+    status = delivery.response.status if delivery.response else None
+    if delivery.verdict == "rate_limited":
+        assert status is not None
+        result = rate_limited_result(adapter.name, request, status, delivery.retry_after)
+    else:
+        why = delivery.reason or f"HTTP {status}"
+        result = lookup_failed_result(adapter.name, request, why, status)
+        if delivery.verdict == "answer" and delivery.response is not None:
+            response = delivery.response
+            read = _read(
+                lambda: adapter.normalise(request, response), "normalise", lambda _: result
+            )
+            if read.outcome == "rejected":
+                said = (read.message or why).rstrip(".")
+                result = replace(read, message=f"{said}: nothing was cancelled")
     return _with_response_details(result, adapter, delivery)
 
 
@@ -83,6 +113,8 @@ def _read(
     """The plugin's reading of an answer; a raising or odd plugin gives ``unknown``."""
     try:
         result = ask()
+    except ConfigurationError:  # e.g. no such flow: nothing ran, a retry cannot help
+        raise
     except Exception as error:  # the call was sent: never lose it to a plugin bug
         return unknown(f"the answer could not be read ({type(error).__name__}: {error})")
     if not isinstance(result, CancelResult):

@@ -141,11 +141,16 @@ class Client:
             return self._prepare(request, self.registry.platform(platform))
 
     def translate(self, request: CancelRequest | Mapping[str, Any], platform: str) -> HttpCall:
-        """The exact HTTP call ``send`` would make; needs no credentials, sends nothing."""
+        """The exact HTTP call ``send`` would make first; needs no credentials, sends nothing.
+
+        Where the cancel depends on a read (Carriyo's ``scope: all_pending`` reads the
+        order to list its pending lines), that read is the first call, and the one shown.
+        """
         with self._scrubbed():
             adapter, settings = self._route(platform)
             prepared = self._prepare(request, adapter)
-            call = self._translate(prepared, adapter, settings)
+            lookup = adapter.lookup_call(prepared, settings)
+            call = lookup or self._translate(prepared, adapter, settings)
             return self.scrubber.scrub_value(call)
 
     def send(self, request: CancelRequest | Mapping[str, Any], platform: str) -> CancelResult:
@@ -157,6 +162,14 @@ class Client:
         with self._scrubbed():
             adapter, settings = self._route(platform)
             prepared = self._prepare(request, adapter)
+            lookup = adapter.lookup_call(prepared, settings)
+            if lookup is not None:
+                found = self._sender(adapter, settings).deliver(lookup, read_only=True)
+                answer = found.response
+                if found.verdict != "answer" or answer is None or not 200 <= answer.status < 300:
+                    failed = answers.lookup_result(prepared, adapter, found)
+                    return self._release(failed, lookup, adapter)
+                prepared = self._checked(adapter.complete(prepared, answer), adapter)
             call = self._translate(prepared, adapter, settings)
             delivery = self._sender(adapter, settings).deliver(call)
             result = answers.send_result(self._hooks, prepared, adapter, delivery)
@@ -239,7 +252,11 @@ class Client:
                 f"{adapter.name}: cancelkit_prepare_request returned {type(replacement).__name__}, "
                 "not a CancelRequest"
             )
-        checked = load_request(replacement)  # the same checks as JSON input
+        return self._checked(replacement, adapter)
+
+    def _checked(self, request: CancelRequest, adapter: PlatformAdapter) -> CancelRequest:
+        """A request a plugin built passes the same checks as JSON input."""
+        checked = load_request(request)
         adapter.validate(checked)
         return checked
 

@@ -45,6 +45,20 @@ def _times_sent(sends: int, platform: str, deduplicated: bool) -> str:
     )
 
 
+def lookup_failed_result(
+    platform: str, request: CancelRequest, why: str, http_status: int | None
+) -> CancelResult:
+    """The read a cancel depends on failed, so the cancel was never sent."""
+    return CancelResult(
+        platform=platform,
+        outcome="rejected",
+        lines=lines_with_status(request, "rejected"),
+        errors=(ResultError(message=why, code="LOOKUP_FAILED"),),
+        http_status=http_status,
+        message=f"the read before the cancel failed ({why}): nothing was cancelled",
+    )
+
+
 def rate_limited_result(
     platform: str, request: CancelRequest, http_status: int, retry_after: float | None
 ) -> CancelResult:

@@ -26,8 +26,9 @@ from cancelkit.cli import main
 from cancelkit.core.client import Client
 from cancelkit.core.sandbox.server import Sandbox
 from cancelkit.core.schemas import load_request
+from cancelkit.core.sending import RetryPolicy
 from cancelkit.errors import InvalidRequestError
-from cancelkit.plugin import CancelRequest, Contract
+from cancelkit.plugin import Contract
 from cancelkit.plugins.carriyo.adapter import LINE_ITEM_ID_KEY, PLATFORM_REASONS, CarriyoAdapter
 from cancelkit.plugins.carriyo.emulator import (
     SANDBOX_API_KEY,
@@ -300,86 +301,94 @@ ALL_PENDING = {
 }
 
 
-def test_all_pending_is_refused_naming_the_field_and_the_reason() -> None:
-    with pytest.raises(InvalidRequestError) as caught:
-        cancelkit.translate(ALL_PENDING, "carriyo")
-    (error,) = caught.value.errors
-    assert error.path == "scope"
-    assert "carriyo requires line_items on the cancel call" in error.message
-    assert "'Request Requirements (All Required)'" in error.message
-    assert "GET /orders/ORD-1002?key=order_id shows fulfillment order FO-1002-1's" in error.message
-    assert not ADAPTER.capabilities.all_pending  # `cancelkit platforms` says so too
+def logged_sandbox() -> tuple[Sandbox, list[str]]:
+    lines: list[str] = []
+    return Sandbox(cancelkit.PluginRegistry().emulators(), log=lines.append), lines
 
 
-def test_all_pending_sends_nothing_to_the_sandbox(sandbox: Sandbox) -> None:
-    before = copy.deepcopy(orders(sandbox))
-    refused = pytest.raises(InvalidRequestError, match=r"^scope: carriyo requires line_items")
-    with Client(config=sandbox.client_config(), env={}) as client, refused:
-        client.send(ALL_PENDING, "carriyo")
-    assert sandbox.emulators["carriyo"].tokens == []  # type: ignore[attr-defined]
-    assert orders(sandbox) == before
-
-
-def test_all_pending_on_the_command_line_is_exit_2_naming_scope(tmp_path: Path) -> None:
-    path = tmp_path / "all-pending.json"
-    path.write_text(json.dumps({**ALL_PENDING, "options": {"key": "partner_order_reference"}}))
-    result = CliRunner().invoke(main, ["send", "--sandbox", "-p", "carriyo", str(path)])
-    assert result.exit_code == 2
-    assert "error: scope: carriyo requires line_items" in result.output
-    assert "GET /orders/ORD-1002?key=partner_order_reference" in result.output
-
-
-def read_then_cancel(box: Sandbox, raw: Raw, data: dict[str, Any]) -> CancelRequest:
-    """What a core "look up, then cancel" step would do with the adapter's two helpers."""
-    request = load_request(data)
-    with Client(config=box.client_config(), env={}) as client:
-        settings = client.settings("carriyo")
-    call = ADAPTER.pending_lines_call(request, settings)
-    assert call.method == "GET" and call.body is None
-    answer = raw.get(call.url)
-    assert answer.status_code == 200, answer.text
-    return ADAPTER.with_pending_lines(request, answer.json())
-
-
-def test_reading_the_order_then_listing_its_pending_lines_cancels_them(
-    sandbox: Sandbox, raw: Raw
-) -> None:
-    listed = read_then_cancel(sandbox, raw, ALL_PENDING)
-    assert listed.scope == "lines"
-    assert [(line.line_id, int(line.quantity)) for line in listed.lines] == [
-        ("line-open", 1),
-        ("line-allocated", 1),
-    ]
-    with Client(config=sandbox.client_config(), env={}) as client:
-        result = client.send(listed, "carriyo")
-    assert result.outcome == "cancelled"
-    key = sandbox.emulators["carriyo"].item_key  # type: ignore[attr-defined]
-    items = orders(sandbox)["ORD-1002"]["fulfillment_orders"][0]["line_items"]
+def test_all_pending_reads_the_order_then_lists_its_pending_items() -> None:
+    """Core's lookup step: the order read first, then a cancel naming every pending item."""
+    box, seen = logged_sandbox()
+    with box, Client(config=box.client_config(), env={}) as client:
+        result = client.send(ALL_PENDING, "carriyo")
+        assert result.outcome == "cancelled"
+        assert [(line.line_id, int(line.quantity)) for line in result.lines] == [
+            ("line-open", 1),
+            ("line-allocated", 1),
+        ]
+        key = box.emulators["carriyo"].item_key  # type: ignore[attr-defined]
+        items = orders(box)["ORD-1002"]["fulfillment_orders"][0]["line_items"]
     statuses = {i[key]: i["status"] for i in items}
     assert statuses["line-open"] == statuses["line-allocated"] == "cancelled"
     assert statuses["line-picked"] == "picked" and statuses["line-fulfilled"] == "fulfilled"
+    calls = [line.split(" -> ")[0] for line in seen if "/oauth/" not in line]
+    assert calls == [
+        "GET /carriyo/orders/ORD-1002?key=order_id",
+        "POST /carriyo/orders/ORD-1002/fulfillment-orders/FO-1002-1/cancel?key=order_id",
+    ]
 
 
-def test_the_read_uses_the_partner_reference_key_and_sums_split_items(
-    sandbox: Sandbox, raw: Raw
-) -> None:
+def test_translate_shows_the_read_send_makes_first() -> None:
+    call = cancelkit.translate(ALL_PENDING, "carriyo")
+    assert (call.method, call.body) == ("GET", None)
+    assert call.url == "https://api.carriyo.com/orders/ORD-1002?key=order_id"
+
+
+def test_an_unknown_order_is_rejected_and_no_cancel_is_sent() -> None:
+    box, seen = logged_sandbox()
+    with box, Client(config=box.client_config(), env={}) as client:
+        result = client.send({**ALL_PENDING, "order_id": "NO-SUCH-ORDER"}, "carriyo")
+    assert result.outcome == "rejected" and result.http_status == 404
+    assert result.message is not None and result.message.endswith("nothing was cancelled")
+    assert not [line for line in seen if line.startswith("POST /carriyo/orders/")]
+
+
+@pytest.mark.parametrize("fault", ["500", "reset", "html"])
+def test_a_failed_read_is_rejected_never_unknown(fault: str) -> None:
+    """The cancel never left, so the outcome is known: nothing was cancelled."""
+    box, seen = logged_sandbox()
+    with box, Client(config=box.client_config(), env={}, sleep=lambda s: None) as client:
+        box.inject(fault, "carriyo", count=3)  # the read and its safe resends
+        result = client.send(ALL_PENDING, "carriyo")
+    assert result.outcome == "rejected"
+    assert result.errors[0].code == "LOOKUP_FAILED"
+    assert "nothing was cancelled" in (result.message or "")
+    assert not [line for line in seen if line.startswith("POST /carriyo/orders/")]
+
+
+def test_a_rate_limited_read_is_rate_limited() -> None:
+    box, _ = logged_sandbox()
+    policy = RetryPolicy(max_retries=0)
+    with box, Client(config=box.client_config(), env={}, policy=policy) as client:
+        box.inject("429", "carriyo", retry_after=7)
+        result = client.send(ALL_PENDING, "carriyo")
+    assert result.outcome == "rejected" and result.retry_after == 7
+    assert result.errors[0].code == "RATE_LIMITED"
+
+
+def test_all_pending_on_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "all-pending.json"
+    by_reference = {**ALL_PENDING, "order_id": "SHOP-1002"}
+    path.write_text(json.dumps({**by_reference, "options": {"key": "partner_order_reference"}}))
+    result = CliRunner().invoke(main, ["send", "--sandbox", "-p", "carriyo", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "line line-open  quantity 1  cancelled" in result.output
+    again = CliRunner().invoke(main, ["send", "--sandbox", "-p", "carriyo", str(path)])
+    assert again.exit_code == 2
+    assert "has no line items in status open or allocated" in again.output
+
+
+def test_the_read_uses_the_partner_reference_key_and_sums_split_items(sandbox: Sandbox) -> None:
     # 1 of line-kbd's 2 cancelled first: the item splits into an allocated 1 and a cancelled 1.
     first = {"order_id": "ORD-1001", "fulfillment_order_id": "FO-1001-1", "reason": "OTHER",
              "lines": [{"line_id": "line-kbd", "quantity": 1}]}  # fmt: skip
+    rest = {**first, "order_id": "SHOP-1001", "scope": "all_pending", "lines": []}
+    rest["options"] = {"key": "partner_order_reference"}
     with Client(config=sandbox.client_config(), env={}) as client:
         assert client.send(first, "carriyo").outcome == "cancelled"
-    listed = read_then_cancel(
-        sandbox,
-        raw,
-        {
-            "order_id": "SHOP-1001",
-            "fulfillment_order_id": "FO-1001-1",
-            "reason": "OTHER",
-            "scope": "all_pending",
-            "options": {"key": "partner_order_reference"},
-        },
-    )
-    assert [(line.line_id, int(line.quantity)) for line in listed.lines] == [("line-kbd", 1)]
+        result = client.send(rest, "carriyo")
+    assert result.outcome == "cancelled"
+    assert [(line.line_id, int(line.quantity)) for line in result.lines] == [("line-kbd", 1)]
 
 
 def test_nothing_pending_or_no_such_fulfillment_order_is_refused() -> None:

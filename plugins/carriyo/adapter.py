@@ -88,22 +88,14 @@ LINE_ITEM_STATUSES = (
 #: The ones that can still be cancelled (seed 002).
 CANCELLABLE_STATUSES = ("open", "allocated")
 
-#: Why ``scope: all_pending`` is refused. Two of three public sources require
-#: ``line_items`` on the cancel call: the operation page's "Request Requirements (All
-#: Required)" (seed 002) and Carriyo's MCP tool cancel_fulfillment_order_items
-#: ("line_items array Yes", carriyo.com/docs/mcp/tools/fulfillment-orders/
-#: cancel-fulfillment-order-items/); only the page's field text says "Omit to cancel
-#: all pending items". A body that lists the pending items satisfies all three, but
-#: listing them means reading the order first (GET /orders/{ref}, operation get-order),
-#: and no hook lets an adapter send a read before its cancel: ``pending_lines_call``
-#: and ``with_pending_lines`` are that read and its use, ready for such a step.
-ALL_PENDING_REFUSAL = (
-    "carriyo requires line_items on the cancel call (its docs: 'Request Requirements "
-    "(All Required)'), so cancelling every pending item needs the order read first, "
-    "which cancelkit does not do; list the lines instead: GET /orders/{order}?key={key} "
-    "shows fulfillment order {fo}'s items, and those in status open or allocated are "
-    "pending"
-)
+# ``scope: all_pending`` lists the pending items too. Two of three public sources
+# require ``line_items`` on the cancel call: the operation page's "Request
+# Requirements (All Required)" (seed 002) and Carriyo's MCP tool
+# cancel_fulfillment_order_items ("line_items array Yes", carriyo.com/docs/mcp/tools/
+# fulfillment-orders/cancel-fulfillment-order-items/); only the page's field text says
+# "Omit to cancel all pending items". A body that lists the pending items satisfies all
+# three, so the order is read first (GET /orders/{ref}, operation get-order: the
+# lookup_call) and its open or allocated items are listed (complete).
 
 SETTINGS = (
     Setting("base_url", "API base URL; overrides environment", kind="url"),
@@ -157,19 +149,12 @@ class CarriyoAdapter(PlatformAdapter):
         settings=SETTINGS,
         rate_limit="not documented; 429 and Retry-After handled generically",
         resend_safe=False,
-        all_pending=False,
+        all_pending=True,
     )
 
     def problems(self, request: CancelRequest) -> list[FieldError]:
         """Base checks, plus: Carriyo takes one reason per call and needs the lines listed."""
         found = super().problems(request)
-        if request.scope == "all_pending":
-            why = ALL_PENDING_REFUSAL.format(
-                order=request.order_id,
-                key=request.options.get("key", "order_id"),
-                fo=request.fulfillment_order_id,
-            )
-            found = [FieldError("scope", why), *(e for e in found if e.path != "scope")]
         if found:
             return found
         values = {self.reason_value(request, line) for line in request.lines}
@@ -188,7 +173,7 @@ class CarriyoAdapter(PlatformAdapter):
         assert request.order_id and request.fulfillment_order_id and request.scope == "lines"
         body: dict[str, Any] = {
             "cancellation_reason": self.reason_value(request, request.lines[0]),
-            # Always listed: required by two of the three sources (ALL_PENDING_REFUSAL).
+            # Always listed: required by two of the three sources (see above).
             "line_items": [
                 {LINE_ITEM_ID_KEY: line.line_id, "quantity": int(line.quantity)}
                 for line in request.lines
@@ -284,12 +269,28 @@ class CarriyoAdapter(PlatformAdapter):
         )
         return LineResult(line_id, quantity, "rejected", (ResultError(why, "NOT_CANCELLED"),))
 
+    def lookup_call(self, request: CancelRequest, settings: Settings) -> HttpCall | None:
+        """For ``scope: all_pending``, the order read whose pending items to list."""
+        return (
+            self.pending_lines_call(request, settings) if request.scope == "all_pending" else None
+        )
+
+    def complete(self, request: CancelRequest, answer: HttpResponse) -> CancelRequest:
+        """The ``all_pending`` request with the order's pending items listed."""
+        order = answer.json()
+        if not isinstance(order, Mapping):
+            raise InvalidRequestError(
+                FieldError(
+                    "scope", f"carriyo answered the order read with no order: {answer.text[:80]!r}"
+                )
+            )
+        return self.with_pending_lines(request, order)
+
     def pending_lines_call(self, request: CancelRequest, settings: Settings) -> HttpCall:
         """``GET {base}/orders/{ref}?key=...``: the order whose pending items to list.
 
         Operation get-order: 200 the full order, 404 not found
-        (carriyo.com/docs/api/orders/operation/get-order). The read a "look up, then
-        cancel" step would send before :meth:`with_pending_lines`.
+        (carriyo.com/docs/api/orders/operation/get-order).
         """
         assert request.order_id
         url = join_url(

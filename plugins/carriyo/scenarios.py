@@ -159,4 +159,18 @@ SCENARIOS = [
         _send(request(), fault="500"),
         "unknown",
     ),
+    Scenario(
+        "carriyo",
+        "all_pending",
+        "scope all_pending: the order read, then its open and allocated items cancelled",
+        _send(
+            {
+                "order_id": "ORD-1002",
+                "fulfillment_order_id": "FO-1002-1",
+                "reason": "OUT_OF_STOCK",
+                "scope": "all_pending",
+            }
+        ),
+        "cancelled",
+    ),
 ]
