@@ -111,6 +111,15 @@ def _terminal_width() -> int:
 
 
 class _Group(click.Group):
+    """The ``cancelkit`` group. Commands that plugins add load on first need.
+
+    A command name that is not built in asks every plugin's
+    ``cancelkit_register_commands`` once (loading the plugins), so built-in commands
+    and ``--help`` stay as cheap as before.
+    """
+
+    _plugin_commands_loaded = False
+
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None,
         **extra: Any,
@@ -118,8 +127,53 @@ class _Group(click.Group):
         extra.setdefault("terminal_width", _terminal_width())
         return super().make_context(info_name, args, parent, **extra)
 
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in command, else one a plugin registers."""
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not self._plugin_commands_loaded:
+            self._plugin_commands_loaded = True
+            from .core.registry import PluginRegistry
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+            register_plugin_commands(PluginRegistry(), self)
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+
+def register_plugin_commands(registry: PluginRegistry, group: click.Group) -> None:
+    """Let each plugin add commands to ``group``; none may replace a built-in one.
+
+    Each plugin's hook is called on its own (through pluggy, so tracing applies): one
+    that raises is reported on stderr and the others still register.
+    """
+    builtin = dict(group.commands)
+    implementations = registry.pm.hook.cancelkit_register_commands.get_hookimpls()
+    for impl in implementations:
+        others = [i.plugin for i in implementations if i.plugin is not impl.plugin]
+        caller = registry.pm.subset_hook_caller(
+            "cancelkit_register_commands", remove_plugins=others
+        )
+        try:
+            caller(cli=group)
+        except Exception as error:
+            click.echo(
+                f"warning: plugin {impl.plugin_name} could not add its commands: "
+                f"{type(error).__name__}: {error}",
+                err=True,
+            )
+        for name, command in builtin.items():
+            if group.commands.get(name) is not command:
+                click.echo(
+                    f"warning: plugin {impl.plugin_name} may not replace the command {name}",
+                    err=True,
+                )
+                group.commands[name] = command
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Plugins add commands of their own, e.g. cancelkit salesforce --help.",
+)
 @click.option(
     "--config",
     "config_path",

@@ -192,17 +192,25 @@ def _rewrite_urls(body: bytes | str, rewrites: Mapping[str, str]) -> bytes | str
 def replay_config(emulators: Iterable[Emulator]) -> dict[str, dict[str, str]]:
     """Client settings for replay: production URLs, placeholder credentials.
 
-    URL settings are dropped (the adapters' production defaults apply), the poll
-    interval is kept, and every other value becomes ``replay-<name>``.
+    A URL setting becomes the production URL that recording rewrote it to (the
+    emulator's ``production_bases``: a platform without a production default, such
+    as a Salesforce org's My Domain, needs it), or is dropped (the adapter's
+    production default applies); the poll interval is kept, and every other value
+    becomes ``replay-<name>``.
     """
+    base = "http://replay.invalid"
     config: dict[str, dict[str, str]] = {}
     for emulator in emulators:
-        settings = emulator.client_settings("http://replay.invalid")
-        config[emulator.platform] = {
-            key: (value if key == "poll_interval" else f"replay-{key}")
-            for key, value in settings.items()
-            if not value.startswith("http")
-        }
+        rewrites = {f"{base}/{k}": v for k, v in emulator.production_bases.items()}
+        settings: dict[str, str] = {}
+        for key, value in emulator.client_settings(base).items():
+            if not value.startswith("http"):
+                settings[key] = value if key == "poll_interval" else f"replay-{key}"
+                continue
+            production = _rewrite_urls(value, rewrites)
+            if production != value:
+                settings[key] = str(production)
+        config[emulator.platform] = settings
     return config
 
 

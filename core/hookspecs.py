@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from .adapter import PlatformAdapter
     from .config import Settings
     from .http import HttpCall, HttpResponse
@@ -58,6 +60,22 @@ def cancelkit_cassette_scenarios() -> Sequence[Scenario]:
     the replay tests. Return a list of :class:`~cancelkit.plugin.Scenario`;
     each is recorded against the sandbox into ``cassettes/<platform>/<name>.yaml``.
     All results are collected.
+    """
+
+
+@hookspec
+def cancelkit_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``cancelkit`` command line (as datasette's ``register_commands``).
+
+    Called once per process, the first time the command line meets a command name
+    that is not built in (``cancelkit salesforce ...``), so the built-in commands and
+    ``cancelkit --help`` never load the plugins. Add a click command or group with
+    ``cli.add_command(...)``; keep registration cheap and import what the command
+    needs inside its body. A plugin cannot replace a built-in command, and one that
+    raises is reported on stderr while the others still register. Return values are
+    ignored.
+
+    :param cli: the ``cancelkit`` click group.
     """
 
 
@@ -126,7 +144,10 @@ def cancelkit_normalise(
     First result wins; the built-in implementation (``trylast``) asks
     ``adapter.normalise``. Never raise for a business refusal: return an outcome
     of ``rejected``. If an implementation raises anyway, the call was already
-    sent, so the result is ``unknown`` (never resent), not an error.
+    sent, so the result is ``unknown`` (never resent), not an error - except
+    :class:`~cancelkit.errors.ConfigurationError`, which reaches the caller (exit
+    4): raise it only when the answer proves that nothing was applied and that the
+    configuration must change (Salesforce: no active flow by the configured name).
 
     :param request: the canonical request that was sent.
     :param response: the platform's answer.
@@ -179,6 +200,10 @@ class _ScenariosCaller(Protocol):
     def __call__(self) -> list[Sequence[Scenario]]: ...
 
 
+class _RegisterCommandsCaller(Protocol):
+    def __call__(self, *, cli: click.Group) -> list[None]: ...
+
+
 class _PrepareCaller(Protocol):
     def __call__(
         self, *, request: CancelRequest, adapter: PlatformAdapter
@@ -221,6 +246,7 @@ class HookRelay(Protocol):
     cancelkit_platforms: _PlatformsCaller
     cancelkit_sandbox_emulators: _EmulatorsCaller
     cancelkit_cassette_scenarios: _ScenariosCaller
+    cancelkit_register_commands: _RegisterCommandsCaller
     cancelkit_prepare_request: _PrepareCaller
     cancelkit_translate: _TranslateCaller
     cancelkit_before_send: _BeforeSendCaller

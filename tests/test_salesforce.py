@@ -79,8 +79,15 @@ def test_api_version_is_configurable_and_floored(example: Any) -> None:
 
 
 def test_without_instance_url_the_login_url_stands_in(example: Any) -> None:
+    config = {"salesforce": {"login_url": "https://acme.my.salesforce.com"}}
+    url = cancelkit.translate(example("salesforce"), "salesforce", config=config).url
+    assert url.startswith("https://acme.my.salesforce.com/services/data/")
+
+
+def test_without_any_org_url_translate_shows_the_my_domain_placeholder(example: Any) -> None:
+    # translate needs no settings; there is no generic host to fall back to.
     url = cancelkit.translate(example("salesforce"), "salesforce").url
-    assert url.startswith("https://login.salesforce.com/services/data/")
+    assert url.startswith("https://MyDomainName.my.salesforce.com/services/data/")
 
 
 def test_fulfillment_order_id_is_required(example: Any) -> None:
@@ -99,7 +106,8 @@ def test_reason_is_ignored_with_a_warning(sandbox, example: Any) -> None:
     client = cancelkit.Client(config=sandbox.client_config(), env={})
     result = client.send(data, "salesforce")
     assert result.outcome == "cancelled"
-    assert result.warnings == ("salesforce takes no cancellation reason; OUT_OF_STOCK ignored",)
+    assert result.warnings[0] == "salesforce takes no cancellation reason; OUT_OF_STOCK ignored"
+    assert "does not cancel the OrderItemSummaries" in result.warnings[1]
 
 
 def test_flow_call(example: Any) -> None:
@@ -164,7 +172,8 @@ def test_shipped_flow_is_wired_completely() -> None:
     references = {t.text.split(".")[0] for t in root.iter(tag("elementReference"))}
     references |= {t.text.split(".")[0] for t in root.iter(tag("assignToReference"))}
     references |= {t.text for t in root.iter(tag("leftValueReference"))}
-    assert references <= elements, references - elements
+    # $Flow.FaultMessage and the like are Flow's own global variables.
+    assert {r for r in references if not r.startswith("$Flow")} <= elements, references - elements
 
 
 def test_shipped_flow_is_in_the_package() -> None:
@@ -196,7 +205,9 @@ def test_success_true_is_cancelled_with_limit_info(req: Any) -> None:
     assert result.outcome == "cancelled"
     assert {line.status for line in result.lines} == {"cancelled"}
     # Core adds these extras to every result built from an answer.
-    assert CONNECT.response_details(response) == {"limit_info": {"api-usage": "10018/100000"}}
+    details = CONNECT.response_details(response)
+    assert details["limit_info"] == {"api-usage": "10018/100000"}
+    assert details["order_item_summaries"]["cancelled"] is False
 
 
 def test_success_false_in_a_2xx_is_rejected_with_each_error(req: Any) -> None:
@@ -261,8 +272,13 @@ def test_readable_answers_without_a_result_are_unknown(req: Any, response, adapt
     assert "NOT resent" in result.message
 
 
+def flow_answer(**outputs: Any) -> list[dict[str, Any]]:
+    values = {**outputs, "Flow__InterviewStatus": "Finished"}
+    return [{"actionName": "F", "errors": None, "isSuccess": True, "outputValues": values}]
+
+
 def test_flow_success_and_failure(req: Any) -> None:
-    ok = [{"actionName": "F", "errors": None, "isSuccess": True, "outputValues": {"a": 1}}]
+    ok = flow_answer(cancelled=True, errorMessage=None)
     assert FLOW.normalise(req, answer(200, ok)).outcome == "cancelled"
     failed = [
         {
@@ -281,10 +297,46 @@ def test_flow_success_and_failure(req: Any) -> None:
     ]
 
 
-def test_flow_not_found_is_rejected(req: Any) -> None:
-    body = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
-    result = FLOW.normalise(req, answer(404, body))
-    assert (result.outcome, result.errors[0].code) == ("rejected", "NOT_FOUND")
+def test_the_flows_fault_path_is_rejected_with_its_message(req: Any) -> None:
+    fault = flow_answer(cancelled=False, errorMessage="INVALID_QUANTITY: Can't cancel 5")
+    result = FLOW.normalise(req, answer(200, fault))
+    assert result.outcome == "rejected"
+    assert [(e.code, e.message) for e in result.errors] == [("INVALID_QUANTITY", "Can't cancel 5")]
+    plain = FLOW.normalise(req, answer(200, flow_answer(cancelled=False, errorMessage="broke")))
+    assert [(e.code, e.message) for e in plain.errors] == [("FLOW_FAULT", "broke")]
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [{}, {"cancelled": None}, {"cancelled": "true"}, {"success": True}],
+    ids=["no-output", "null", "a-string", "another-name"],
+)
+def test_is_success_alone_is_never_cancelled(req: Any, outputs: dict[str, Any]) -> None:
+    # isSuccess says the interview ran, not that the core action cancelled anything.
+    result = FLOW.normalise(req, answer(200, flow_answer(**outputs)))
+    assert result.outcome == "unknown"
+    assert "'cancelled'" in result.message
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
+        (400, [{"errorCode": "INVALID_TYPE", "message": "Cannot find flow"}]),
+    ],
+    ids=["404-not-found", "invalid-type"],
+)
+def test_a_missing_flow_is_a_configuration_error(req: Any, status: int, body: Any) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        FLOW.normalise(req, answer(status, body))
+    assert raised.value.exit_code == 4
+    assert "no active autolaunched flow" in str(raised.value)
+    assert "CANCELKIT_SALESFORCE_FLOW_API_NAME" in str(raised.value)
+
+
+def test_a_404_that_is_not_salesforces_is_a_refusal_not_a_missing_flow(req: Any) -> None:
+    result = FLOW.normalise(req, answer(404, {"code": "NOT_FOUND"}))
+    assert result.outcome == "rejected"
 
 
 def test_every_recorded_salesforce_body_validates() -> None:

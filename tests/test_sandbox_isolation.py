@@ -579,7 +579,8 @@ FOREIGN_CASES: dict[str, tuple[str, dict[str, str], str]] = {
     "salesforce-login-url": (
         "salesforce",
         {
-            "login_url": "https://login.salesforce.com",
+            # A production My Domain (the generic login hosts are refused before this).
+            "login_url": "https://cancelkit-prod.my.salesforce.com",
             "client_id": "sandbox-client-id",
             "client_secret": "sandbox-client-secret",
         },

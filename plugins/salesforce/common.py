@@ -1,13 +1,17 @@
-"""What the two Salesforce adapters share: settings, auth, URLs and error bodies.
+"""What the two Salesforce adapters share: settings, auth, URLs, error bodies, the OIS note.
 
-Sources: seeds 000 and 001, shared/platforms/salesforce.md.
+Sources: seeds 000 and 001, shared/platforms/salesforce.md, and Salesforce Help
+"OAuth 2.0 Client Credentials Flow for Server-to-Server Integration"
+(https://help.salesforce.com/apex/HTViewHelpDoc?id=xcloud.remoteaccess_oauth_client_credentials_flow.htm).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from cancelkit.plugin import (
     BEARER,
@@ -32,15 +36,46 @@ from cancelkit.plugin import (
 DEFAULT_API_VERSION = "66.0"
 #: cancel-item and the core action exist from API version 48.0 (Spring '20).
 MINIMUM_API_VERSION = Decimal("48.0")
-DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+#: Where a translated call points when no org URL is configured (``translate`` needs
+#: none): Salesforce's own placeholder for a My Domain URL.
+PLACEHOLDER_ORG_URL = "https://MyDomainName.my.salesforce.com"
+#: The generic login hosts. The client credentials flow is served only on the org's
+#: My Domain: these answer ``invalid_grant`` ("request not supported on this domain").
+GENERIC_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
+
+#: Seeds 000 and 001: cancel-item "doesn't cancel the associated OrderItemSummaries, so
+#: reallocate the canceled quantities to a new FulfillmentOrder"; the core action "only
+#: reduces their allocated quantities". Every Salesforce result says so.
+ORDER_ITEM_SUMMARIES_WARNING = (
+    "salesforce: cancel-item (and its Flow core action) only removes quantity from the "
+    "fulfillment order, lowering the order item summaries' allocated quantity; it does not "
+    "cancel the OrderItemSummaries. Reallocate the quantity to a new fulfillment order, or "
+    "cancel it on the order summary (submit-cancel)."
+)
+
+
+def order_item_summaries_details() -> dict[str, Any]:
+    """The ``details`` entry every Salesforce result carries (a fresh dict each time)."""
+    return {
+        "order_item_summaries": {
+            "cancelled": False,
+            "allocated_quantity": "lowered by each quantity cancel-item removes",
+            "next": "reallocate to a new fulfillment order, or POST "
+            "/commerce/order-management/order-summaries/{id}/actions/submit-cancel",
+        }
+    }
+
 
 SETTINGS = (
     Setting("instance_url", "org URL, e.g. https://mydomain.my.salesforce.com", kind="url"),
     Setting("access_token", "an access token (or session id) given directly", secret=True),
-    Setting("client_id", "connected app consumer key (client credentials flow)"),
-    Setting("client_secret", "connected app consumer secret", secret=True),
+    Setting("client_id", "external client app consumer key (client credentials flow)"),
+    Setting("client_secret", "external client app consumer secret", secret=True),
     Setting(
-        "login_url", "where tokens are requested (My Domain URL)", DEFAULT_LOGIN_URL, kind="url"
+        "login_url",
+        "the org's My Domain URL, where client-credential tokens are requested "
+        "(default: INSTANCE_URL)",
+        kind="url",
     ),
     Setting("api_version", "REST API version, 48.0 or later", DEFAULT_API_VERSION),
     Setting("flow_api_name", "API name of the flow that wraps cancelFulfillmentOrderItem"),
@@ -64,12 +99,13 @@ def api_version(settings: Settings) -> str:
 
 
 def call_base(settings: Settings) -> str:
-    """Where calls go before auth: the instance URL, else the login URL.
+    """Where calls go before auth: the instance URL, else the login URL, else a placeholder.
 
     With the client credentials flow the token answer's ``instance_url`` replaces
     this base at send time (see :class:`SalesforceToken`).
     """
-    return (settings.get("instance_url") or settings["login_url"]).rstrip("/")
+    base = settings.get("instance_url") or settings.get("login_url") or PLACEHOLDER_ORG_URL
+    return base.rstrip("/")
 
 
 def data_url(settings: Settings) -> str:
@@ -78,16 +114,17 @@ def data_url(settings: Settings) -> str:
 
 
 class SalesforceToken(ClientCredentialsToken):
-    """Client credentials at ``{login_url}/services/oauth2/token``; the answer sets the instance."""
+    """Client credentials at ``{My Domain}/services/oauth2/token``; the answer sets the instance."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float]):
+        fields = {
+            "grant_type": "client_credentials",
+            "client_id": settings.require("client_id"),
+            "client_secret": settings.require("client_secret"),
+        }
         super().__init__(
-            f"{settings['login_url'].rstrip('/')}/services/oauth2/token",
-            {
-                "grant_type": "client_credentials",
-                "client_id": settings.require("client_id"),
-                "client_secret": settings.require("client_secret"),
-            },
+            f"{my_domain(settings)}/services/oauth2/token",
+            fields,
             platform="salesforce",
             clock=clock,
             # Salesforce does not say how long a token lives: keep it until a 401.
@@ -108,6 +145,35 @@ class SalesforceToken(ClientCredentialsToken):
         return call
 
 
+def my_domain(settings: Settings) -> str:
+    """The org's My Domain URL, where the client credentials flow asks for tokens.
+
+    ``LOGIN_URL``, else ``INSTANCE_URL`` (a My Domain org's instance URL is its My
+    Domain). Salesforce serves this flow only on My Domain: the generic login hosts
+    answer ``invalid_grant`` ("request not supported on this domain"), so they are
+    refused here, before anything is sent, naming the setting.
+    """
+    for name in ("login_url", "instance_url"):
+        url = settings.get(name)
+        if not url:
+            continue
+        host = (urlsplit(url).hostname or "").rstrip(".")
+        if host in GENERIC_LOGIN_HOSTS:
+            raise ConfigurationError(
+                f"salesforce: CANCELKIT_SALESFORCE_{name.upper()} ({name} in the config file) is "
+                f"{url}, a generic login host: it answers the client credentials flow with "
+                "invalid_grant ('request not supported on this domain'), which Salesforce serves "
+                "only on the org's My Domain. Set it to your My Domain URL, e.g. "
+                f"{PLACEHOLDER_ORG_URL}"
+            )
+        return url.rstrip("/")
+    raise ConfigurationError(
+        "salesforce: CANCELKIT_SALESFORCE_CLIENT_ID needs CANCELKIT_SALESFORCE_LOGIN_URL (or "
+        "_INSTANCE_URL): the org's My Domain URL, e.g. "
+        f"{PLACEHOLDER_ORG_URL}; the client credentials flow is served only there"
+    )
+
+
 def make_authenticator(settings: Settings, clock: Callable[[], float]) -> Authenticator:
     """An access token given directly (with ``instance_url``), else client credentials."""
     if settings.get("access_token"):
@@ -120,7 +186,7 @@ def make_authenticator(settings: Settings, clock: Callable[[], float]) -> Authen
     if not (settings.get("client_id") or settings.get("client_secret")):
         raise ConfigurationError(
             "salesforce: no credentials; set CANCELKIT_SALESFORCE_ACCESS_TOKEN and _INSTANCE_URL, "
-            "or CANCELKIT_SALESFORCE_CLIENT_ID and _CLIENT_SECRET (and _LOGIN_URL)"
+            "or CANCELKIT_SALESFORCE_CLIENT_ID, _CLIENT_SECRET and _LOGIN_URL (your My Domain URL)"
         )
     return SalesforceToken(settings, clock)
 
@@ -205,10 +271,21 @@ class SalesforceAdapter(PlatformAdapter):
             return True
         return response.status == 403 and "REQUEST_LIMIT_EXCEEDED" in error_codes(response)
 
+    def warnings(self, request: CancelRequest) -> list[str]:
+        """The reason warnings, and on every result: the order item summaries stay."""
+        return [*super().warnings(request), ORDER_ITEM_SUMMARIES_WARNING]
+
     def response_details(self, response: HttpResponse) -> dict[str, Any]:
-        """``Sforce-Limit-Info`` of every answer, as ``limit_info``."""
+        """``Sforce-Limit-Info`` of every answer, as ``limit_info``; the OIS note."""
         usage = limit_info(response)
-        return {"limit_info": usage} if usage else {}
+        return {**({"limit_info": usage} if usage else {}), **order_item_summaries_details()}
+
+    def unknown(
+        self, request: CancelRequest, why: str, http_status: int | None, sends: int = 1
+    ) -> CancelResult:
+        """Unknown, with the OIS note even when no answer came (no response details)."""
+        result = super().unknown(request, why, http_status, sends)
+        return replace(result, details={**result.details, **order_item_summaries_details()})
 
     @staticmethod
     def post(url: str, body: Any) -> HttpCall:

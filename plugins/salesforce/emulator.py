@@ -1,14 +1,35 @@
 """Salesforce Order Management emulator: fulfillment orders, cancel-item, the wrapping flow.
 
+It judges requests by Salesforce's published contracts, never by the plugin (it
+imports nothing from the adapters):
+
+* cancel-item bodies by ``contracts/salesforce-cancel-item.schema.json`` (written
+  from "Fulfillment Order Line Items To Cancel Input", seed 000); a failing body
+  gets 400 with Salesforce's error array, one ``{"errorCode", "message"}`` per
+  violation;
+* flow invocations by the shipped flow itself (``flows/*.flow-meta.xml``, read by
+  :mod:`.flowdef`): only its ``isInput`` variables are accepted, each with its
+  type, and ``outputValues`` holds its ``isOutput`` variables. A failing input gets
+  the invocable-action answer for that input (``isSuccess: false``, ``errors``
+  of ``{"statusCode", "message", "fields"}``); a flow the org does not have, or has
+  inactive, gets 404 ``NOT_FOUND``. The core action inside the flow checks what
+  the flow built against the same cancel-item contract (its input is the same
+  representation).
+
 Documented behaviour it follows (seeds 000/001, shared/platforms/salesforce.md):
 
 * ``POST /login/services/oauth2/token`` (client credentials) answers with an
-  ``access_token`` and the org's ``instance_url`` (``.../salesforce/instance``).
+  ``access_token`` and the org's ``instance_url`` (``.../salesforce/instance``);
+  in cassettes both stand for the org's My Domain, the only host that serves the
+  client credentials flow.
 * ``FulfillmentOrderLineItem.Quantity`` = ``OriginalQuantity`` minus what was
   cancelled; a cancel lowers ``Quantity`` (fractional quantities allowed).
 * API calls without a live token get 401 ``[{"errorCode": "INVALID_SESSION_ID"}]``;
   versions below 48.0 and unknown fulfillment orders get 404 ``NOT_FOUND``; every
   API answer carries ``Sforce-Limit-Info: api-usage=N/100000``.
+* Only an active autolaunched flow can be invoked ("Flow Actions", Actions
+  Developer Guide); the response holds ``Flow__InterviewStatus`` and the flow's
+  output variables.
 
 Where Salesforce does not document cancel-item's refusals, the emulator picks
 one documented shape per case (so clients are exercised on each shape):
@@ -19,39 +40,50 @@ one documented shape per case (so clients are exercised on each shape):
   Output" as an object;
 * a closed (Fulfilled) or cancelled fulfillment order -> 400 "Error with Output"
   inside an array;
-* a body without ``fulfillmentOrderLineItemsToCancel`` -> 400 generic array.
+* a body the contract refuses -> 400 generic array, ``INVALID_API_INPUT``
+  (``JSON_PARSER_ERROR`` when it is not JSON). The codes are the emulator's.
 
 A successful cancel answers 201 ``{"errors": [], "success": true}``.
 
-The flow endpoint (``/actions/custom/flow/Cancelkit_Cancel_Fulfillment_Order_Items``)
-applies the same rules and answers like an invocable action: 200 with
-``isSuccess: true``, or 400 with ``isSuccess: false`` and the action's error.
-The fulfillment order's Status is left alone when its lines reach 0 (whether
-Salesforce changes it is not documented).
+The flow runs as the shipped flow does: lists of different lengths end with
+``cancelled: false``; any refusal of the core action (including ``success:
+false``) takes the fault path, ``cancelled: false`` and ``errorMessage`` =
+``"<errorCode>: <message>"`` (the emulator's rendering of ``$Flow.FaultMessage``);
+otherwise ``cancelled: true``. The interview itself finishes: 200 ``isSuccess:
+true``. The fulfillment order's Status is left alone when its lines reach 0
+(whether Salesforce changes it is not documented).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from cancelkit.plugin import Emulator, EmuRequest, EmuResponse, Fault
+from cancelkit.plugin import Contract, Emulator, EmuRequest, EmuResponse, Fault
 
-from .common import DEFAULT_LOGIN_URL, MINIMUM_API_VERSION
-from .flow import (
-    DEFAULT_FLOW_API_NAME,
-    INPUT_FULFILLMENT_ORDER_ID,
-    INPUT_LINE_ITEM_IDS,
-    INPUT_QUANTITIES,
-)
+from .flowdef import FlowDefinition, FlowVariable, shipped_flows
 
 SANDBOX_CLIENT_ID = "sandbox-salesforce-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-salesforce-client-secret"
-#: The org the sandbox stands for in recorded cassettes.
+#: The org the sandbox stands for in recorded cassettes: its My Domain, which serves
+#: both the token endpoint and the API.
 PRODUCTION_INSTANCE = "https://cancelkit-demo.my.salesforce.com"
 DAILY_API_LIMIT = 100_000
+#: Seed 000: cancel-item's "Available version 48.0".
+FIRST_API_VERSION = Decimal("48.0")
+#: The published request body of cancel-item, which is also the core action's input.
+CANCEL_ITEM = Contract.packaged(
+    "cancelkit.plugins.salesforce", "contracts/salesforce-cancel-item.schema.json"
+)
+#: The flows the emulated org has deployed: the ones cancelkit ships.
+FLOWS: dict[str, FlowDefinition] = shipped_flows()
+#: The core action's input parameter that takes the fulfillment order id (seed 001's
+#: "Fulfillment Order Id"; API name as in the SOM StartUp Kit flow).
+ACTION_FULFILLMENT_ORDER_ID = "fulfillmentOrderId"
+#: What the shipped flow reports when its two lists differ in length (its own literal).
+COUNT_MISMATCH = "fulfillmentOrderLineItemIds and quantities must have the same length"
 
 #: Seeded fulfillment orders; examples/salesforce*.json cancel lines of these.
 SEED_FULFILLMENT_ORDERS: dict[str, dict[str, Any]] = {
@@ -102,8 +134,10 @@ class SalesforceEmulator(Emulator):
     serves: ClassVar[tuple[str, ...]] = ("salesforce", "salesforce-flow")
     #: The org's daily API limit is the one quota the sandbox emulates.
     faults: ClassVar[tuple[str, ...]] = (*Emulator.faults, "quota")
+    # The client credentials flow is served only on the org's My Domain, so the
+    # sandbox's login URL stands for it too (never login.salesforce.com).
     production_bases: ClassVar[dict[str, str]] = {
-        "login": DEFAULT_LOGIN_URL,
+        "login": PRODUCTION_INSTANCE,
         "instance": PRODUCTION_INSTANCE,
     }
 
@@ -111,27 +145,31 @@ class SalesforceEmulator(Emulator):
         self.reset()
 
     def reset(self) -> None:
-        """Back to :data:`SEED_FULFILLMENT_ORDERS`; no tokens; API usage at zero."""
+        """Back to :data:`SEED_FULFILLMENT_ORDERS` and the shipped flows, as deployed."""
         self.fulfillment_orders = copy.deepcopy(SEED_FULFILLMENT_ORDERS)
         self.tokens: list[str] = []
         self.api_usage = 0
         self.counter = 0
+        #: flow API name -> its status in the org (only ``Active`` ones can be invoked)
+        self.flows = {name: flow.status for name, flow in FLOWS.items()}
 
     def dump_state(self) -> dict[str, Any]:
-        """Fulfillment orders, tokens and counters."""
+        """Fulfillment orders, tokens, counters and flow statuses."""
         return {
             "fulfillment_orders": self.fulfillment_orders,
             "tokens": self.tokens,
             "api_usage": self.api_usage,
             "counter": self.counter,
+            "flows": self.flows,
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`dump_state`."""
+        """Restore :meth:`dump_state` (a state saved before flows were kept: as deployed)."""
         self.fulfillment_orders = copy.deepcopy(dict(state["fulfillment_orders"]))
         self.tokens = list(state["tokens"])
         self.api_usage = int(state["api_usage"])
         self.counter = int(state["counter"])
+        self.flows = dict(state.get("flows") or {n: f.status for n, f in FLOWS.items()})
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         """Client credentials against the sandbox login URL; the token names the instance."""
@@ -168,7 +206,7 @@ class SalesforceEmulator(Emulator):
         self.api_usage += 1
         version, rest = route[3], route[4:]
         try:
-            supported = Decimal(version.removeprefix("v")) >= MINIMUM_API_VERSION
+            supported = Decimal(version.removeprefix("v")) >= FIRST_API_VERSION
         except ArithmeticError:
             supported = False
         if not supported:
@@ -240,29 +278,20 @@ class SalesforceEmulator(Emulator):
             raise _Refusal(
                 400, _errors("JSON_PARSER_ERROR", "The request body is not JSON")
             ) from None
-        items = body.get("fulfillmentOrderLineItemsToCancel") if isinstance(body, dict) else None
-        if not isinstance(items, list) or not items:
-            raise _Refusal(
-                400,
-                _errors(
-                    "INVALID_API_INPUT", "fulfillmentOrderLineItemsToCancel: required and not empty"
-                ),
-            )
-        pairs = [
-            (i.get("fulfillmentOrderLineItemId"), i.get("quantity"))
-            for i in items
-            if isinstance(i, dict)
-        ]
-        problem = self._apply(fo_id, pairs)
+        _check_contract(body)
+        problem = self._apply(fo_id, _pairs(body))
         if problem is not None:  # the documented 2xx that still reports errors
             return EmuResponse.json(
                 201, {"errors": [problem], "success": False}, self._limit_header()
             )
         return EmuResponse.json(201, {"errors": [], "success": True}, self._limit_header())
 
-    def _apply(self, fo_id: str, pairs: list[tuple[Any, Any]]) -> dict[str, str] | None:
-        """Cancel all pairs or none. Raises _Refusal, or returns a processing error."""
-        fo = self.fulfillment_orders.get(fo_id)
+    def _apply(self, fo_id: Any, pairs: list[tuple[str, float]]) -> dict[str, str] | None:
+        """Cancel all pairs or none. Raises _Refusal, or returns a processing error.
+
+        ``pairs`` come from a body that met the cancel-item contract.
+        """
+        fo = self.fulfillment_orders.get(fo_id) if isinstance(fo_id, str) else None
         if fo is None:
             raise _Refusal(404, _errors("NOT_FOUND", f"Fulfillment order {fo_id} not found"))
         if fo["StatusCategory"] in ("CLOSED", "CANCELLED"):
@@ -287,19 +316,6 @@ class SalesforceEmulator(Emulator):
                     else f"{line_id} is not a fulfillment order line item"
                 )
                 raise _Refusal(400, _with_output(why, "INVALID_ID_FIELD", why))
-            if (
-                not isinstance(quantity, (int, float))
-                or isinstance(quantity, bool)
-                or quantity <= 0
-            ):
-                raise _Refusal(
-                    400,
-                    _with_output(
-                        "quantity must be greater than 0",
-                        "INVALID_API_INPUT",
-                        f"quantity for {line_id} must be greater than 0",
-                    ),
-                )
             left = fo["lines"][line_id]["Quantity"]
             if quantity > left:
                 return {
@@ -312,67 +328,193 @@ class SalesforceEmulator(Emulator):
 
     # -- the wrapping flow --------------------------------------------------------
     def _flow(self, flow_name: str, request: EmuRequest) -> EmuResponse:
-        if flow_name != DEFAULT_FLOW_API_NAME:
-            raise _Refusal(404, _errors("NOT_FOUND", f"flow {flow_name} not found"))
+        flow = FLOWS.get(flow_name)
+        if flow is None or self.flows.get(flow_name) != "Active":
+            # Only active autolaunched flows are invocable actions; others do not exist.
+            raise _Refusal(404, _errors("NOT_FOUND", "The requested resource does not exist"))
         try:
-            inputs = request.json()["inputs"]
-            [values] = inputs
-            ids, quantities = values[INPUT_LINE_ITEM_IDS], values[INPUT_QUANTITIES]
-            fo_id = values[INPUT_FULFILLMENT_ORDER_ID]
-        except (ValueError, KeyError, TypeError):
+            body = request.json()
+        except ValueError:
+            raise _Refusal(
+                400, _errors("JSON_PARSER_ERROR", "The request body is not JSON")
+            ) from None
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or not inputs or set(body) != {"inputs"}:
             raise _Refusal(
                 400,
                 _errors(
-                    "INVALID_INPUT",
-                    "inputs: one input with fulfillmentOrderId, "
-                    "fulfillmentOrderLineItemIds and quantities",
+                    "JSON_PARSER_ERROR",
+                    'The request body must be {"inputs": [...]}, one object per interview',
                 ),
-            ) from None
-        try:
-            if len(ids) != len(quantities):
-                raise _Refusal(
-                    400,
-                    [
-                        {
-                            "errorCode": "INVALID_API_INPUT",
-                            "message": "ids and quantities differ in length",
-                        }
-                    ],
-                )
-            problem = self._apply(fo_id, list(zip(ids, quantities, strict=True)))
-        except _Refusal as refusal:
-            problem = _first_error(refusal.payload)
-        if problem is None:
-            return EmuResponse.json(
-                200,
-                [
-                    {
-                        "actionName": flow_name,
-                        "errors": None,
-                        "isSuccess": True,
-                        "outputValues": {"Flow__InterviewStatus": "Finished"},
-                    }
-                ],
-                self._limit_header(),
             )
-        message = (
-            f"An error occurred when executing a flow interview. "
-            f"Cancel Fulfillment Order Items: {problem['message']}"
-        )
-        return EmuResponse.json(
+        # One interview per input, one answer per input, in order.
+        answers = [self._interview(flow, values) for values in inputs]
+        status = 200 if all(a["isSuccess"] for a in answers) else 400
+        return EmuResponse.json(status, answers, self._limit_header())
+
+    def _interview(self, flow: FlowDefinition, values: Any) -> dict[str, Any]:
+        """Run the shipped flow once on one input: its answer item."""
+        problems = _input_problems(flow, values)
+        if problems:
+            return {
+                "actionName": flow.api_name,
+                "errors": problems,
+                "isSuccess": False,
+                "outputValues": None,
+            }
+        assert isinstance(values, dict)
+        shape = _FlowShape.of(flow)
+        ids = values.get(shape.line_item_ids) or []
+        quantities = values.get(shape.quantities) or []
+        outputs: dict[str, Any] = {shape.cancelled: False, shape.message: None}
+        if len(ids) != len(quantities):
+            outputs[shape.message] = COUNT_MISMATCH
+        else:
+            fault = self._core_action(values.get(shape.fulfillment_order_id), ids, quantities)
+            if fault is None:
+                outputs[shape.cancelled] = True
+            else:  # the fault path: $Flow.FaultMessage
+                outputs[shape.message] = f"{fault['errorCode']}: {fault['message']}"
+        return {
+            "actionName": flow.api_name,
+            "errors": None,
+            "isSuccess": True,
+            "outputValues": {**outputs, "Flow__InterviewStatus": "Finished"},
+        }
+
+    def _core_action(
+        self, fo_id: Any, ids: list[Any], quantities: list[Any]
+    ) -> dict[str, str] | None:
+        """``cancelFulfillmentOrderItem`` on what the flow built; its fault, if any."""
+        body = {
+            "fulfillmentOrderLineItemsToCancel": [
+                {"fulfillmentOrderLineItemId": i, "quantity": q}
+                for i, q in zip(ids, quantities, strict=True)
+            ]
+        }
+        try:
+            _check_contract(body)
+            return self._apply(fo_id, _pairs(body))
+        except _Refusal as refusal:
+            return _first_error(refusal.payload)
+
+
+class _FlowShape:
+    """Which of a flow's variables play which part, read from the flow alone.
+
+    The fulfillment order id is what the flow gives the core action's
+    ``fulfillmentOrderId``; the line item ids and quantities are its String and
+    Number collection inputs; the outcome is its Boolean output and the message
+    its String output.
+    """
+
+    def __init__(self, flow: FlowDefinition):
+        [action] = [a for a in flow.action_calls if a.action_type == "cancelFulfillmentOrderItem"]
+        self.fulfillment_order_id = action.inputs[ACTION_FULFILLMENT_ORDER_ID]
+        self.line_item_ids = _only(flow.inputs.values(), "String", collection=True)
+        self.quantities = _only(flow.inputs.values(), "Number", collection=True)
+        self.cancelled = _only(flow.outputs.values(), "Boolean", collection=False)
+        self.message = _only(flow.outputs.values(), "String", collection=False)
+
+    @classmethod
+    def of(cls, flow: FlowDefinition) -> _FlowShape:
+        """The shape of ``flow`` (read once per flow)."""
+        if flow.api_name not in _SHAPES:
+            _SHAPES[flow.api_name] = cls(flow)
+        return _SHAPES[flow.api_name]
+
+
+_SHAPES: dict[str, _FlowShape] = {}
+
+
+def _only(variables: Iterable[FlowVariable], data_type: str, *, collection: bool) -> str:
+    """The name of the one variable of this type (a flow with none or two is refused)."""
+    [name] = [
+        v.name for v in variables if (v.data_type, v.is_collection) == (data_type, collection)
+    ]
+    return name
+
+
+#: Flow data type -> the JSON values REST accepts for it (bool is not a Number).
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "String": (str,),
+    "Number": (int, float),
+    "Currency": (int, float),
+    "Boolean": (bool,),
+}
+
+
+def _input_problems(flow: FlowDefinition, values: Any) -> list[dict[str, Any]]:
+    """Why the flow cannot take ``values``, per input (empty when it can).
+
+    Unknown names and values of the wrong type are refused; a missing input is
+    null in the interview, as in Flow.
+    """
+    if not isinstance(values, dict):
+        return [_input_error("INVALID_INPUT", "Each input must be a JSON object", [])]
+    problems = []
+    for name, value in values.items():
+        variable = flow.inputs.get(name)
+        if variable is None:
+            problems.append(
+                _input_error(
+                    "INVALID_INPUT",
+                    f"{name} isn't an input variable of flow {flow.api_name}; its inputs: "
+                    f"{', '.join(sorted(flow.inputs))}",
+                    [name],
+                )
+            )
+        elif value is not None and not _fits(variable, value):
+            kind = (
+                f"a list of {variable.data_type}"
+                if variable.is_collection
+                else f"a {variable.data_type}"
+            )
+            problems.append(
+                _input_error("INVALID_TYPE", f"The value for {name} must be {kind}", [name])
+            )
+    return problems
+
+
+def _fits(variable: FlowVariable, value: Any) -> bool:
+    accepted = _JSON_TYPES.get(variable.data_type)
+    if accepted is None:  # Apex-defined, SObject...: not passable over REST
+        return False
+
+    def one(item: Any) -> bool:
+        if isinstance(item, bool) and bool not in accepted:
+            return False
+        return isinstance(item, accepted)
+
+    if variable.is_collection:
+        return isinstance(value, list) and all(one(item) for item in value)
+    return one(value)
+
+
+def _input_error(code: str, message: str, fields: list[str]) -> dict[str, Any]:
+    """One item of an invocable action's ``errors``."""
+    return {"statusCode": code, "message": message, "fields": fields}
+
+
+def _check_contract(body: Any) -> None:
+    """Refuse a body the cancel-item contract refuses: 400, one error per violation."""
+    violations = CANCEL_ITEM.violations(body)
+    if violations:
+        raise _Refusal(
             400,
             [
-                {
-                    "actionName": flow_name,
-                    "isSuccess": False,
-                    "errors": [
-                        {"statusCode": problem["errorCode"], "message": message, "fields": []}
-                    ],
-                    "outputValues": None,
-                }
+                {"errorCode": "INVALID_API_INPUT", "message": f"{v.field}: {v.message}"}
+                for v in violations
             ],
-            self._limit_header(),
         )
+
+
+def _pairs(body: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """(line item id, quantity) from a body that met the contract."""
+    return [
+        (item["fulfillmentOrderLineItemId"], item["quantity"])
+        for item in body["fulfillmentOrderLineItemsToCancel"]
+    ]
 
 
 def _errors(code: str, message: str) -> list[dict[str, str]]:

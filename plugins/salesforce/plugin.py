@@ -1,7 +1,7 @@
-"""The ``salesforce`` and ``salesforce-flow`` plugins; their emulator and scenarios on demand.
+"""The ``salesforce`` and ``salesforce-flow`` plugins; their emulator, scenarios and commands.
 
-The emulator and the cassette scenarios are imported inside their hooks, so
-``translate`` and ``send`` never load them.
+The emulator, the cassette scenarios and the ``cancelkit salesforce`` commands are
+imported inside their hooks, so ``translate`` and ``send`` never load them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from .connect import SalesforceConnectAdapter
 from .flow import SalesforceFlowAdapter
 
 if TYPE_CHECKING:  # the sandbox and recorder types load only when they are used
+    import click
+
     from cancelkit.plugin import Emulator, Scenario
 
 
@@ -37,3 +39,11 @@ def cancelkit_cassette_scenarios() -> list[Scenario]:
     from .scenarios import SCENARIOS
 
     return list(SCENARIOS)
+
+
+@hookimpl
+def cancelkit_register_commands(cli: click.Group) -> None:
+    """``cancelkit salesforce flow-package DIR`` (see commands.py)."""
+    from .commands import salesforce_group
+
+    cli.add_command(salesforce_group)
