@@ -235,11 +235,25 @@ def _client(
     config: Mapping[str, Any],
     sleep: Callable[[float], None],
     builtin_only: bool,
+    clock: Callable[[], float],
 ) -> Client:
     registry = installed_plugins(builtin_only)
     for index, plugin in enumerate(plugins):
         registry.register(plugin, f"scenario-plugin-{index}")
-    return Client(registry=registry, config=config, env={}, sleep=sleep)
+    return Client(registry=registry, config=config, env={}, sleep=sleep, clock=clock)
+
+
+class _VirtualClock:
+    """Replay's time: moves only when the client waits, so waits cost nothing."""
+
+    def __init__(self) -> None:
+        self.now = RECORDING_EPOCH
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def _outcome(scenario: Scenario, context: ScenarioContext) -> str:
@@ -253,14 +267,16 @@ def _outcome(scenario: Scenario, context: ScenarioContext) -> str:
 def record(scenario: Scenario, directory: Path, box: Sandbox, builtin_only: bool = False) -> str:
     """Run ``scenario`` against ``box`` and write its cassette under ``directory``."""
     box.reset()
+    reset_limiters()  # no client-side minute or status pacing carries over between scenarios
     emulator = box.emulators[scenario.platform]
     base = box.base_url(scenario.platform)
     rewrites = {f"{base}/{k}": v for k, v in emulator.production_bases.items()}
     path = directory / scenario.cassette
     path.unlink(missing_ok=True)
-    # The client's waits move the sandbox clock instead of sleeping: recording is
+    # The client's waits move the sandbox clock instead of sleeping, and the client
+    # reads that clock (its rate limits and status pacing see the waits): recording is
     # quick, and asynchronous work finishes after the time the platform would take.
-    client = _client(scenario.plugins, box.client_config(), box.advance, builtin_only)
+    client = _client(scenario.plugins, box.client_config(), box.advance, builtin_only, box.now)
     context = ScenarioContext(client, scenario.platform, box.inject, box.advance)
     with make_vcr("all", rewrites, client.scrubber).use_cassette(str(path)):
         outcome = _outcome(scenario, context)
@@ -275,7 +291,8 @@ def replay(scenario: Scenario, directory: Path, builtin_only: bool = False) -> s
     with vcrpy's ``CannotOverwriteExistingCassetteException``.
     """
     emulators = installed_plugins(builtin_only).emulators()
-    client = _client(scenario.plugins, replay_config(emulators), lambda seconds: None, builtin_only)
+    clock = _VirtualClock()
+    client = _client(scenario.plugins, replay_config(emulators), clock.sleep, builtin_only, clock)
     context = ScenarioContext(client, scenario.platform, lambda *a, **k: None)
     # The client's scrubber masks its placeholder credentials as the recorder masked
     # the sandbox's, so bodies that carry one still match.
@@ -289,10 +306,11 @@ def record_all(
     directory: Path, platforms: Iterable[str] = (), builtin_only: bool = False
 ) -> list[tuple[Scenario, str]]:
     """Record every scenario; returns (scenario, outcome) pairs."""
-    reset_limiters()  # each recording starts with a fresh client-side minute
     registry = installed_plugins(builtin_only)
     done = []
-    # A fixed clock: timestamps the emulators derive from it are the same every run.
+    # A fixed clock: timestamps the emulators derive from it are the same every run,
+    # and every scenario starts at the epoch (record() resets the sandbox, which undoes
+    # the waits of the scenarios before): one platform records as it does among all.
     with Sandbox(registry.emulators(), clock=lambda: RECORDING_EPOCH) as box:
         for scenario in scenarios(registry, platforms):
             outcome = record(scenario, directory, box, builtin_only)

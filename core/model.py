@@ -55,7 +55,10 @@ class Line:
     line_id: str
     quantity: Decimal
     product_id: str | None = None
+    #: The amount being cancelled for this line's ``quantity``, excluding taxes and
+    #: shipping; not a unit price (2 units at 15.00 each is ``30.00``).
     price: Decimal | None = None
+    #: The shipping amount being cancelled for this line, excluding shipping taxes.
     shipping_price: Decimal | None = None
     taxes: tuple[Tax, ...] = ()
     shipping_taxes: tuple[Tax, ...] = ()
@@ -105,6 +108,9 @@ class ResultError:
     message: str
     code: str | None = None
     field: str | None = None
+    #: True when the same cancel may succeed if sent again later: nothing was applied
+    #: and the cause passes (a rate limit, a platform's transient error).
+    retryable: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,15 @@ class CancelResult:
     def ok(self) -> bool:
         """True when the platform cancelled or accepted the request."""
         return self.outcome in ("cancelled", "accepted")
+
+    @property
+    def retryable(self) -> bool:
+        """True when nothing was cancelled and every error says a later resend may work."""
+        return (
+            self.outcome == "rejected"
+            and bool(self.errors)
+            and all(e.retryable for e in self.errors)
+        )
 
 
 def lines_with_status(request: CancelRequest, status: LineStatus) -> tuple[LineResult, ...]:

@@ -68,7 +68,11 @@ def rate_limited_result(
         platform=platform,
         outcome="rejected",
         lines=lines_with_status(request, "rejected"),
-        errors=(ResultError(message=f"rate limited by {platform}{wait}", code="RATE_LIMITED"),),
+        errors=(
+            ResultError(
+                message=f"rate limited by {platform}{wait}", code="RATE_LIMITED", retryable=True
+            ),
+        ),
         http_status=http_status,
         retry_after=retry_after,
         message=f"rate limited: nothing was cancelled{wait}",

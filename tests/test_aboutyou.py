@@ -204,12 +204,11 @@ def test_resend_is_bounded(sandbox, example) -> None:
     assert client.send(example("aboutyou"), "aboutyou").outcome == "unknown"
 
 
-def test_wait_polls_to_completion_with_backoff(sandbox, example) -> None:
-    waits: list[float] = []
-    client = Client(config=sandbox.client_config(), env={}, sleep=waits.append)
-    final = client.wait(client.send(example("aboutyou"), "aboutyou"))
+def test_wait_polls_to_completion_with_backoff(sandbox_client, sleeps, example) -> None:
+    # The sandbox's waits move its clock: processing at 1 s, completed by 2.5 s.
+    final = sandbox_client.wait(sandbox_client.send(example("aboutyou"), "aboutyou"))
     assert final.outcome == "cancelled"
-    assert waits == pytest.approx([0.05, 0.075, 0.1125])  # pending, processing, completed
+    assert sleeps.calls == pytest.approx([1.0, 1.5])
 
 
 # -- client-side rate limits, on a controlled clock -----------------------------------
@@ -240,11 +239,14 @@ def test_sliding_window_limiter_on_a_controlled_clock() -> None:
     assert times[49] == 1000.0 and times[50] == 1060.0 and times[100] == 1120.0
 
 
-def test_never_more_than_50_cancels_a_minute_however_many_are_sent(sandbox) -> None:
+def test_never_more_than_50_cancels_a_minute_however_many_are_sent() -> None:
     clock = FakeClock()
-    emulator = sandbox.emulators["aboutyou"]
-    emulator.clock = clock  # the emulator's own 50/minute limit runs on the same clock
-    emulator.reset()
+    # The emulator's own 50/minute limit runs on the same clock (the sandbox's).
+    with cancelkit.sandbox(clock=clock) as sandbox:
+        _send_120_cancels(sandbox, clock)
+
+
+def _send_120_cancels(sandbox: Any, clock: FakeClock) -> None:
     sent_at: list[float] = []
 
     class Stamp:
@@ -276,10 +278,13 @@ def test_never_more_than_50_cancels_a_minute_however_many_are_sent(sandbox) -> N
     assert sent_at[-1] - sent_at[0] == 120.0
 
 
-def test_results_polling_stays_within_200_a_minute(sandbox, example) -> None:
+def test_results_polling_stays_within_200_a_minute(example) -> None:
     clock = FakeClock()
-    sandbox.emulators["aboutyou"].clock = clock
-    sandbox.emulators["aboutyou"].reset()
+    with cancelkit.sandbox(clock=clock) as sandbox:
+        _poll_450_times(sandbox, clock, example)
+
+
+def _poll_450_times(sandbox: Any, clock: FakeClock, example: Any) -> None:
     client = Client(config=sandbox.client_config(), env={}, clock=clock, sleep=clock.sleep)
     batch = client.send(example("aboutyou"), "aboutyou").tracking_id
     start = clock.now
@@ -293,6 +298,8 @@ def test_every_recorded_aboutyou_body_validates() -> None:
 
     checked = 0
     for path in sorted((Path(__file__).parent.parent / "cassettes" / "aboutyou").glob("*.yaml")):
+        if path.stem.startswith("contract_"):  # deliberately breaks the contract
+            continue
         for interaction in yaml.safe_load(path.read_text())["interactions"]:
             if interaction["request"]["uri"].endswith("/orders/cancel"):
                 jsonschema.validate(json.loads(interaction["request"]["body"]), CONTRACT)

@@ -106,10 +106,13 @@ def test_send_sandbox_then_status_share_state() -> None:
     assert result["outcome"] == "accepted"
     tracking = result["tracking_id"]
     first = json.loads(run("status", "--sandbox", "-p", "mirakl", tracking, "--json").output)
-    assert first["outcome"] == "accepted"
+    assert first["outcome"] == "accepted"  # the action, sent by another process, is found
+    # A second status within Mirakl's minute per action is refused by the (shared)
+    # sandbox with Retry-After 60, longer than core waits: the answer says so.
     second = run("status", "--sandbox", "-p", "mirakl", tracking, "--json")
-    assert second.exit_code == 0
-    assert json.loads(second.output)["outcome"] == "cancelled"
+    assert second.exit_code == 3
+    again = json.loads(second.output)
+    assert again["outcome"] == "unknown" and "rate limited" in again["message"]
 
 
 def test_send_wait_polls_to_the_final_outcome() -> None:

@@ -204,7 +204,8 @@ def test_every_recorded_cancel_body_validates() -> None:
 
     checked = 0
     for path in sorted((Path(__file__).parent.parent / "cassettes" / "mirakl").glob("*.yaml")):
-        if path.stem == "invalid_body":  # deliberately breaks the schema (a plugin drops price)
+        # Deliberately break the schema (a plugin drops price, sends a reason off the enum).
+        if path.stem == "invalid_body" or path.stem.startswith("contract_"):
             continue
         for interaction in yaml.safe_load(path.read_text())["interactions"]:
             request = interaction["request"]

@@ -332,6 +332,10 @@ def test_running_sandboxes_see_each_others_updates(state_path: Path) -> None:
         bearer = bearer_for(first)
         action_id = mirakl_cancel(first, bearer)
         assert mirakl_poll(second, action_id, bearer).json()["status"] == "PENDING"
+        # Mirakl allows one status call a minute per action: the first sandbox's clock
+        # moves on a minute, and sees the poll the second one answered.
+        assert mirakl_poll(first, action_id, bearer).status_code == 429
+        first.advance(60)
         assert mirakl_poll(first, action_id, bearer).json()["status"] == "SUCCESS"
     assert mirakl_state(state_path)["actions"][action_id]["polls"] == 2
 

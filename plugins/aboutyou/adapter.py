@@ -6,10 +6,22 @@ How canonical lines map to About You order items: an About You order item is one
 unit, addressed by a positive integer id, and the cancel takes item ids only. So a
 line is either one item (``line_id`` is the item id, ``quantity`` 1), or carries its
 unit item ids in ``options.item_ids[line_id]`` (as many ids as ``quantity``).
+
+Resending. About You deduplicates identical payloads only while the first batch is
+in flight ("within the deduplication window return the existing in-flight ID"), so
+core's one automatic resend after an unknown outcome may start a second batch once
+the first has completed; that batch's items then fail as already cancelled. Such an
+item is reported ``cancelled`` with a warning, never ``rejected``; and a results 404
+for a batch this adapter was just given is pending (``accepted``) for
+:data:`RESULTS_NOT_FOUND_GRACE_SECONDS`, not final.
 """
 
 from __future__ import annotations
 
+import re
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -48,6 +60,18 @@ CANCEL_LIMIT_PER_MINUTE = 50
 RESULTS_LIMIT_PER_MINUTE = 200
 #: Results ``status`` -> canonical outcome while not completed.
 PENDING_STATUSES = ("pending", "processing", "retry")
+#: An item error meaning the item is cancelled already (by our own earlier send, or
+#: before). About You documents item errors only as free text ("Error message if and
+#: why the operation failed", CancelOrderResultItemSchema), so this matches wording,
+#: either spelling; the live API's exact text is UNCONFIRMED.
+ALREADY_CANCELLED = re.compile(r"\balready\s+(?:been\s+)?cancel+ed\b", re.IGNORECASE)
+#: For how long (seconds) after About You gave us a batch id a results 404 for it
+#: still means "not visible yet" (``accepted``) rather than lost (``unknown``). About
+#: You documents no delay between queuing a batch and its results; two minutes is
+#: many polls (200 a minute are allowed) and far longer than batches take to appear.
+RESULTS_NOT_FOUND_GRACE_SECONDS = 120.0
+#: Batch ids remembered per adapter (oldest forgotten first), for the grace above.
+BATCHES_REMEMBERED = 10_000
 
 SETTINGS = (
     Setting("base_url", "API base URL", DEFAULT_BASE_URL, kind="url"),
@@ -106,6 +130,12 @@ class AboutYouAdapter(PlatformAdapter):
         resend_safe=True,
         has_status=True,
     )
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        #: Times batch ids were given to us (this process only), read by ``clock``.
+        self.clock = clock
+        self._queued_at: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
 
     # -- lines -> items ----------------------------------------------------------
     def problems(self, request: CancelRequest) -> list[FieldError]:
@@ -213,7 +243,9 @@ class AboutYouAdapter(PlatformAdapter):
         """200 batch id -> accepted; 400 -> rejected (core handles 429, 5xx, odd bodies)."""
         status, payload = response.status, response.json()
         if status == 200 and isinstance(payload, Mapping) and payload.get("batchRequestId"):
-            return accepted_result(self.name, request, str(payload["batchRequestId"]), status)
+            batch_id = str(payload["batchRequestId"])
+            self._remember(batch_id)
+            return accepted_result(self.name, request, batch_id, status)
         if 200 <= status < 300:
             return self.unknown(request, f"HTTP {status} without a batch id", status)
         message = payload.get("message") if isinstance(payload, Mapping) else None
@@ -221,8 +253,18 @@ class AboutYouAdapter(PlatformAdapter):
         return rejected_result(self.name, request, (error,), status)
 
     def normalise_status(self, tracking_id: str, response: HttpResponse) -> CancelResult:
-        """pending/processing/retry -> accepted; completed -> per item; failed -> rejected."""
+        """pending/processing/retry -> accepted; completed -> per item; failed -> rejected.
+
+        An item that failed only because it is already cancelled counts as cancelled,
+        with a warning. A 404 for a batch we were given less than
+        :data:`RESULTS_NOT_FOUND_GRACE_SECONDS` ago is ``accepted`` (results not
+        visible yet), later ``unknown``; a 404 for any other id is ``rejected``.
+        """
         status, payload = response.status, response.json()
+        if status == 404:
+            since = self._since_queued(tracking_id)
+            if since is not None:
+                return self._not_found_yet(tracking_id, since)
         if status != 200 or not isinstance(payload, Mapping):
             message = payload.get("message") if isinstance(payload, Mapping) else None
             outcome: Outcome = "rejected" if status in (400, 404) else "unknown"
@@ -237,9 +279,11 @@ class AboutYouAdapter(PlatformAdapter):
                 else str(message or f"HTTP {status}"),
             )
         batch_status = str(payload.get("status"))
-        lines = tuple(
+        read = [
             _item_result(item) for item in payload.get("items") or () if isinstance(item, Mapping)
-        )
+        ]
+        lines = tuple(line for line, _ in read)
+        warnings = tuple(warning for _, warning in read if warning)
         final: Outcome
         if batch_status in PENDING_STATUSES:
             final = "accepted"
@@ -255,27 +299,78 @@ class AboutYouAdapter(PlatformAdapter):
             tracking_id=tracking_id,
             lines=lines,
             errors=tuple(e for line in lines for e in line.errors),
+            warnings=warnings,
             http_status=status,
             details={"batch_status": batch_status},
             message=f"batch {batch_status}",
+        )
+
+    def _remember(self, batch_id: str) -> None:
+        with self._lock:
+            self._queued_at.pop(batch_id, None)
+            self._queued_at[batch_id] = self.clock()
+            while len(self._queued_at) > BATCHES_REMEMBERED:
+                self._queued_at.popitem(last=False)
+
+    def _since_queued(self, batch_id: str) -> float | None:
+        """Seconds since About You gave us ``batch_id``; None if it never did (here)."""
+        with self._lock:
+            queued = self._queued_at.get(batch_id)
+        return None if queued is None else max(self.clock() - queued, 0.0)
+
+    def _not_found_yet(self, batch_id: str, since: float) -> CancelResult:
+        """A results 404 for our own batch: pending within the grace, unknown after."""
+        if since < RESULTS_NOT_FOUND_GRACE_SECONDS:
+            return CancelResult(
+                platform=self.name,
+                outcome="accepted",
+                tracking_id=batch_id,
+                http_status=404,
+                details={"batch_status": None},
+                message=(
+                    f"batch {batch_id} has no results yet (HTTP 404 {since:.0f} s after it "
+                    "was queued); ask again"
+                ),
+            )
+        return CancelResult(
+            platform=self.name,
+            outcome="unknown",
+            tracking_id=batch_id,
+            http_status=404,
+            errors=(ResultError(f"no results for batch {batch_id}", "HTTP_404"),),
+            message=(
+                f"batch {batch_id} was queued {since:.0f} s ago but About You has no results "
+                "for it (HTTP 404); GET /orders/ shows whether its items are cancelled"
+            ),
         )
 
     def how_to_check(self, request: CancelRequest) -> str:
         """Resending is safe here; or look at the items."""
         return (
             "resend the same request (About You returns the in-flight batch for an "
-            "identical payload), or GET /orders/ and look at the items' status"
+            "identical payload; once that batch is done, items already cancelled are "
+            "reported as cancelled), or GET /orders/ and look at the items' status"
         )
 
 
-def _item_result(item: Mapping[str, Any]) -> LineResult:
+def _item_result(item: Mapping[str, Any]) -> tuple[LineResult, str | None]:
+    """One item's line result, and a warning when "already cancelled" counted as done."""
     request_item = item.get("requestItem")
     item_id = request_item.get("id") if isinstance(request_item, Mapping) else None
-    errors = tuple(ResultError(str(e), "ITEM_NOT_CANCELLED") for e in item.get("errors") or () if e)
-    ok = item.get("success") is True
-    return LineResult(
-        str(item_id),
-        Decimal(1),
-        "cancelled" if ok else "rejected",
-        () if ok else errors or (ResultError("not cancelled", "ITEM_NOT_CANCELLED"),),
+    messages = [str(e) for e in item.get("errors") or () if e]
+    if item.get("success") is True:
+        return LineResult(str(item_id), Decimal(1), "cancelled"), None
+    if messages and all(ALREADY_CANCELLED.search(m) for m in messages):
+        # The goal state is reached: by our first send (whose answer we lost) or earlier.
+        warning = f"item {item_id}: {'; '.join(messages)}; counted as cancelled"
+        return LineResult(str(item_id), Decimal(1), "cancelled"), warning
+    errors = tuple(ResultError(m, "ITEM_NOT_CANCELLED") for m in messages)
+    return (
+        LineResult(
+            str(item_id),
+            Decimal(1),
+            "rejected",
+            errors or (ResultError("not cancelled", "ITEM_NOT_CANCELLED"),),
+        ),
+        None,
     )

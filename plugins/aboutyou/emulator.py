@@ -1,40 +1,67 @@
 """About You Sellers Center emulator: order items, batch cancels, results, rate limits.
 
-Documented behaviour it follows (seed 003, shared/platforms part B):
+It judges by About You's published contract, never by the plugin: cancel bodies
+are checked against ``contracts/aboutyou-cancel.schema.json`` (the OpenAPI 3.1
+fragment of "Cancel Order Items", seed 003), limits are the documented numbers,
+and nothing is imported from ``adapter.py``. Documented behaviour it follows
+(seed 003, shared/platforms part B):
 
-* ``POST /orders/cancel`` with ``X-API-Key``; ``{"items": [{"id": int >= 1}]}``, at
-  least one item, else 400 ``{"message"}``; a wrong key gets 401 ``{"message"}``.
-  200 ``{"batchRequestId": uuid}``.
-* Identical payloads within the deduplication window return the in-flight batch
-  id. The window here: while that batch is not completed.
-* ``GET /results/cancel-orders?batch_request_id=...``: a batch is ``pending`` on the
-  first poll, ``processing`` on the second, ``completed`` from the third, with one
-  result per item: ``success`` and ``errors`` (already shipped, already cancelled,
-  already returned, unknown item). Open items become ``cancelled``.
-* Rate limits per API key: 50 cancels and 200 result polls per minute; past them,
-  429. Every answer carries ``X-RateLimit-Limit`` and ``X-RateLimit-Remaining``.
+* ``POST /orders/cancel`` with ``X-API-Key``: a body that breaks
+  ``CancelRequestSchema`` (no ``items``, an empty list, an item without an integer
+  ``id >= 1``) gets 400 ``BadRequestSchema`` ``{"message"}`` naming every
+  violation; a wrong key gets 401 ``{"message"}``. Otherwise 200
+  ``{"batchRequestId": uuid}``.
+* "Identical payloads from the same merchant within the deduplication window
+  return the existing in-flight ID instead of queuing a new batch": an identical
+  payload gets the batch back only while that batch is in flight (not completed).
+  Sent again after it completed, it starts a new batch, whose items then fail as
+  already cancelled.
+* ``GET /results/cancel-orders?batch_request_id=...``: by the sandbox clock, a
+  batch is ``pending`` for :data:`BATCH_PENDING_SECONDS`, ``processing`` until
+  :data:`BATCH_SECONDS`, then ``completed`` - however often it was polled - with
+  one result per item: ``success`` and ``errors`` (already shipped, already
+  cancelled, already returned, not found). Open items become ``cancelled`` when
+  their batch completes.
+* Rate limits per API key: :data:`CANCEL_LIMIT_PER_MINUTE` cancels and
+  :data:`RESULTS_LIMIT_PER_MINUTE` result polls per minute (sliding, sandbox
+  clock); past them, 429. Every answer carries ``X-RateLimit-Limit`` and
+  ``X-RateLimit-Remaining``.
 
-Not documented, chosen by the emulator: an unknown batch id gets 404 ``{"message"}``;
-the emulator's clock is injectable (``clock``) so tests can drive the minute.
+Not documented, chosen by the emulator: the processing times, the wording of the
+item errors, an unknown batch id gets 404 ``{"message"}``, and a 429 says
+``Retry-After`` (when the oldest call of the minute leaves the window).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import time
+import math
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from cancelkit.plugin import Emulator, EmuRequest, EmuResponse, Fault
+from cancelkit.plugin import Contract, Emulator, EmuRequest, EmuResponse, Fault
 
-from .adapter import CANCEL_LIMIT_PER_MINUTE, DEFAULT_BASE_URL, RESULTS_LIMIT_PER_MINUTE
+#: The published request contract every cancel body is judged by.
+CONTRACT = Contract.packaged("cancelkit.plugins.aboutyou", "contracts/aboutyou-cancel.schema.json")
+#: The documented base URL (docs.partner.aboutyou.com, API authentication page).
+PRODUCTION_BASE = "https://partner.aboutyou.com/api/v1"
+#: Requests per minute per API key, as documented: "Rate limit: 50 requests per
+#: minute" on Cancel Order Items (seed 003) and ``/results/*`` GET 200/min in the
+#: rate-limiting table (docs.partner.aboutyou.com/api/getting-started/rate-limiting).
+CANCEL_LIMIT_PER_MINUTE = 50
+RESULTS_LIMIT_PER_MINUTE = 200
+#: Seconds (sandbox clock) a batch stays ``pending``, then ``processing`` until
+#: :data:`BATCH_SECONDS` after it was queued, then ``completed``. About You publishes
+#: no processing time; a couple of seconds keeps the sandbox quick while a poll
+#: right after the cancel still sees the batch in flight.
+BATCH_PENDING_SECONDS = 1.0
+BATCH_SECONDS = 2.0
 
 SANDBOX_API_KEY = "sandbox-aboutyou-api-key"
 _BATCH_NAMESPACE = uuid.UUID("1b0f7f6e-3c55-4a3e-8f0e-6a1d2c9b7e11")
-_PROGRESS = ("pending", "processing", "completed")
 
 #: Demo orders: item id -> status. examples/aboutyou*.json cancel these.
 SEED_ITEMS: dict[str, dict[str, str]] = {
@@ -59,12 +86,11 @@ class AboutYouEmulator(Emulator):
 
     platform = "aboutyou"
     production_bases: ClassVar[dict[str, str]] = {
-        "orders": f"{DEFAULT_BASE_URL}/orders",
-        "results": f"{DEFAULT_BASE_URL}/results",
+        "orders": f"{PRODUCTION_BASE}/orders",
+        "results": f"{PRODUCTION_BASE}/results",
     }
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
+    def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
@@ -89,12 +115,17 @@ class AboutYouEmulator(Emulator):
         self.counter = int(state["counter"])
 
     def client_settings(self, base_url: str) -> dict[str, str]:
-        """Point the aboutyou adapter here with the sandbox key; poll quickly."""
-        return {"base_url": base_url, "api_key": SANDBOX_API_KEY, "poll_interval": "0.05"}
+        """Point the aboutyou adapter here with the sandbox key.
+
+        The first poll of ``send --wait`` comes while the batch is processing, the
+        next (x1.5) after it completed.
+        """
+        return {"base_url": base_url, "api_key": SANDBOX_API_KEY, "poll_interval": "1"}
 
     # -- routes ---------------------------------------------------------------
     def handle(self, request: EmuRequest) -> EmuResponse:
         """Route to the cancel or the results endpoint."""
+        self._settle(request.now)
         if request.header("X-API-Key") != SANDBOX_API_KEY:
             return EmuResponse.json(401, {"message": "Invalid or missing API key"})
         if request.segments == ("orders", "cancel") and request.method == "POST":
@@ -103,11 +134,11 @@ class AboutYouEmulator(Emulator):
             endpoint, limit = "results", RESULTS_LIMIT_PER_MINUTE
         else:
             return EmuResponse.json(404, {"message": "Not found"})
-        remaining = self._count(endpoint, limit)
+        remaining = self._count(endpoint, limit, request.now)
         if remaining < 0:
             # When the oldest call of the minute leaves the window, a slot frees up.
-            wait = max(self._calls[endpoint][0] + 60.0 - self.clock(), 0.0)
-            headers = {**_rate(limit, 0), "Retry-After": f"{wait:.0f}"}
+            wait = max(self._calls[endpoint][0] + 60.0 - request.now, 0.0)
+            headers = {**_rate(limit, 0), "Retry-After": str(math.ceil(wait))}
             return EmuResponse.json(429, {"message": "Too many requests"}, headers)
         response = (
             self._cancel(request)
@@ -131,9 +162,9 @@ class AboutYouEmulator(Emulator):
             return EmuResponse.json(401, {"message": "Invalid or missing API key"})
         return None
 
-    def _count(self, endpoint: str, limit: int) -> int:
+    def _count(self, endpoint: str, limit: int, now: float) -> int:
         """Count a call in its minute; returns what remains, or -1 when over the limit."""
-        calls, now = self._calls[endpoint], self.clock()
+        calls = self._calls[endpoint]
         while calls and calls[0] <= now - 60.0:
             calls.popleft()
         if len(calls) >= limit:
@@ -146,16 +177,11 @@ class AboutYouEmulator(Emulator):
             body = request.json()
         except ValueError:
             return EmuResponse.json(400, {"message": "Invalid JSON body"})
-        items = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(items, list) or not items:
-            return EmuResponse.json(400, {"message": "items: at least one item is required"})
-        for index, item in enumerate(items):
-            item_id = item.get("id") if isinstance(item, dict) else None
-            if not isinstance(item_id, int) or isinstance(item_id, bool) or item_id < 1:
-                return EmuResponse.json(
-                    400, {"message": f"items[{index}].id: must be an integer >= 1"}
-                )
-        payload = json.dumps(items, sort_keys=True)
+        violations = CONTRACT.violations(body, definition="CancelRequestSchema")
+        if violations:
+            message = "; ".join(f"{v.field}: {v.message}" for v in violations)
+            return EmuResponse.json(400, {"message": message})
+        payload = json.dumps(body, sort_keys=True)
         for batch_id, batch in self.batches.items():
             if batch["payload"] == payload and batch["status"] != "completed":
                 return EmuResponse.json(200, {"batchRequestId": batch_id})
@@ -163,8 +189,8 @@ class AboutYouEmulator(Emulator):
         batch_id = str(uuid.uuid5(_BATCH_NAMESPACE, str(self.counter)))
         self.batches[batch_id] = {
             "payload": payload,
-            "ids": [i["id"] for i in items],
-            "polls": 0,
+            "ids": [item["id"] for item in body["items"]],
+            "created": request.now,
             "status": "pending",
             "items": [],
         }
@@ -174,14 +200,26 @@ class AboutYouEmulator(Emulator):
         batch = self.batches.get(batch_id)
         if batch is None:
             return EmuResponse.json(404, {"message": f"Batch request {batch_id} not found"})
-        batch["polls"] += 1
-        if batch["status"] != "completed":
-            batch["status"] = _PROGRESS[min(batch["polls"], len(_PROGRESS)) - 1]
-            if batch["status"] == "completed":
-                batch["items"] = [self._cancel_item(item_id) for item_id in batch["ids"]]
         return EmuResponse.json(
             200, {"batchRequestId": batch_id, "status": batch["status"], "items": batch["items"]}
         )
+
+    def _settle(self, now: float) -> None:
+        """Move every batch on by the clock, oldest first; completing one cancels its items.
+
+        Done on every request, whoever asks, so item states follow the clock (a
+        resend after completion finds the items cancelled).
+        """
+        for batch in self.batches.values():
+            if batch["status"] == "completed":
+                continue
+            # A batch saved without "created" (an older state file) is long done.
+            elapsed = now - batch.get("created", -math.inf)
+            if elapsed >= BATCH_SECONDS:
+                batch["status"] = "completed"
+                batch["items"] = [self._cancel_item(item_id) for item_id in batch["ids"]]
+            elif elapsed >= BATCH_PENDING_SECONDS:
+                batch["status"] = "processing"
 
     def _cancel_item(self, item_id: int) -> dict[str, Any]:
         status = self.items.get(str(item_id))

@@ -1,7 +1,16 @@
 """Mirakl Connect: ``POST /v2/orders/{order_id}/cancel`` and action status.
 
 Source: seed 004 and the published OpenAPI document (``v2-cancelOrderLines``,
-``v2-getActionStatus``); facts in shared/platforms part C.
+``v2-getActionStatus``; https://developer.mirakl.com/_bundle/content/product/connect/rest/connect/openapi3.yaml);
+facts in shared/platforms part C.
+
+Money. A line's ``price`` is the amount for the cancelled quantity, excluding taxes
+and shipping - not a unit price: ``CancelRequest.price`` is "Product price to
+cancel, excluding taxes and shipping price", and Mirakl records a cancelation as an
+``Adjustment`` whose ``price`` is "Product unit price multiplied by the quantity
+adjusted, excluding taxes and shipping price". ``shipping_price`` is likewise the
+shipping amount to cancel, excluding shipping taxes; ``taxes`` / ``shipping_taxes``
+are the tax amounts to cancel. All four are sent as given, never multiplied.
 """
 
 from __future__ import annotations
@@ -48,6 +57,12 @@ REASON_MAP = {
     "UNABLE_TO_DELIVER": "UNABLE_TO_DELIVER",
 }
 
+#: ``ActionErrorResponse.code`` values that say the channel could not process the
+#: action now (throttled, down, an unexpected failure) rather than that the cancel
+#: is wrong: the same cancel may be sent again later. The spec lists the codes
+#: without meanings; these three are the transient ones by name.
+RETRYABLE_ACTION_ERRORS = frozenset({"TOO_MANY_REQUEST", "UNAVAILABLE", "UNEXPECTED"})
+
 #: Action status (``ActionResponse.status``) -> canonical outcome.
 ACTION_OUTCOMES: dict[str, Outcome] = {
     "PENDING": "accepted",
@@ -92,10 +107,16 @@ class MiraklConnectAdapter(PlatformAdapter):
         rate_limit="429 with Retry-After honoured; status at most once a minute per action",
         resend_safe=False,
         has_status=True,
+        # v2-getActionStatus: "Maximum usage: Asynchronous: once per minute per action ID".
+        status_interval=60.0,
     )
 
     def translate(self, request: CancelRequest, settings: Settings) -> HttpCall:
-        """``POST {base}/v2/orders/{order_id}/cancel`` with ``cancelations[]``."""
+        """``POST {base}/v2/orders/{order_id}/cancel`` with ``cancelations[]``.
+
+        ``price`` / ``shipping_price`` go out as the amounts to cancel for the line's
+        quantity (see the module docstring), in the request's currency.
+        """
         assert request.order_id is not None and request.currency is not None
         currency = request.currency
 
@@ -182,29 +203,44 @@ class MiraklConnectAdapter(PlatformAdapter):
         )
 
     def normalise_status(self, tracking_id: str, response: HttpResponse) -> CancelResult:
-        """PENDING -> accepted, SUCCESS -> cancelled, FAILED -> rejected with its codes."""
+        """PENDING -> accepted, SUCCESS -> cancelled, FAILED -> rejected with its codes.
+
+        A transient action error (:data:`RETRYABLE_ACTION_ERRORS`) is marked
+        ``retryable``; when every error is, the result is ``retryable`` and its message
+        says the same cancel may be sent again later (nothing was cancelled).
+        """
         payload = response.json()
         status = response.status
         if status == 200 and isinstance(payload, dict) and payload.get("status") in ACTION_OUTCOMES:
             outcome = ACTION_OUTCOMES[payload["status"]]
             errors = tuple(
                 ResultError(
-                    str(e.get("message", "")), str(e.get("code")) if e.get("code") else None
+                    str(e.get("message", "")),
+                    str(e.get("code")) if e.get("code") else None,
+                    retryable=e.get("code") in RETRYABLE_ACTION_ERRORS,
                 )
                 for e in payload.get("errors") or ()
                 if isinstance(e, dict)
             )
+            details: dict[str, Any] = {
+                "action_status": payload["status"],
+                "updated_at": payload.get("updated_at"),
+            }
+            message = f"action {payload['status']}"
+            if outcome == "rejected" and errors and all(e.retryable for e in errors):
+                transient = sorted({e.code or "" for e in errors})
+                message += (
+                    f" with transient error {', '.join(transient)}: nothing was cancelled; "
+                    "the same cancel may be sent again later"
+                )
             return CancelResult(
                 platform=self.name,
                 outcome=outcome,
                 tracking_id=tracking_id,
                 errors=errors,
                 http_status=status,
-                message=f"action {payload['status']}",
-                details={
-                    "action_status": payload["status"],
-                    "updated_at": payload.get("updated_at"),
-                },
+                message=message,
+                details=details,
             )
         if status in (400, 404) and isinstance(payload, dict) and "code" in payload:
             return CancelResult(

@@ -1,42 +1,73 @@
 """Mirakl Connect emulator for the sandbox: orders, cancel actions, OAuth2 tokens.
 
-Documented rules it follows (seed 004, OpenAPI ``v2-cancelOrderLines`` and
-``v2-getActionStatus``):
+It judges by Mirakl's published contract, never by the plugin: request bodies are
+checked against ``contracts/mirakl-connect.schema.json`` (copied from the Mirakl
+Connect OpenAPI document; a test keeps the copy equal to it), and nothing is
+imported from ``adapter.py``. Documented rules it follows (seed 004, OpenAPI
+``v2-cancelOrderLines`` and ``v2-getActionStatus``):
 
-* ``POST /api/v2/orders/{order_id}/cancel``: a body that breaks the schema gets
-  400 ``Error`` (code ``INVALID_INPUT``, one ``errors[]`` item per field); an
-  unknown order gets 404 ``Error`` (``DATA_NOT_FOUND``); otherwise 202 with an
-  ``action_id``.
-* ``GET /api/v2/orders/actions/{action_id}``: an action answers ``PENDING`` for
-  ``PENDING_POLLS`` polls, then ``SUCCESS`` or ``FAILED``. It fails, cancelling
-  nothing, when a line is unknown (``DATA_NOT_FOUND``), a line has
-  ``can_cancel: false`` (``ORDER_IN_WRONG_STATE``), a quantity exceeds what is
-  left to cancel or the currency differs from the order's (``INVALID_INPUT``).
-  On success each line's quantity falls, and a line with nothing left can no
-  longer be cancelled. Unknown action ids get 404.
+* ``POST /api/v2/orders/{order_id}/cancel``: a body that breaks
+  ``CancelOrderLinesRequest`` (a missing or misnamed required field, a reason
+  outside the enum, a negative or fractional quantity, Money that is not
+  ``{amount >= 0, currency}``) gets 400 ``Error``, one ``errors[]`` item per
+  violation with its JsonPath ``field``; an unknown order gets 404 ``Error``
+  (``DATA_NOT_FOUND``); otherwise 202 ``{action_id, tracking_id}``.
+* ``GET /api/v2/orders/actions/{action_id}``: ``PENDING`` until
+  :data:`ACTION_PROCESSING_SECONDS` have passed on the sandbox clock since the
+  cancel, then ``SUCCESS`` or ``FAILED`` - however often it was asked. Asked again
+  within :data:`STATUS_MIN_INTERVAL` seconds of the last answered call for the
+  same action id, it answers 429 ``Error`` with ``Retry-After`` (the spec's "Maximum
+  usage: once per minute per action ID"). Unknown action ids get 404.
+* An action fails, cancelling nothing, when a line is unknown (``DATA_NOT_FOUND``),
+  a line has ``can_cancel: false`` (``ORDER_IN_WRONG_STATE``), a quantity exceeds
+  what is left or the currency differs from the order's (``INVALID_INPUT``), or the
+  order's sales channel is down (``UNAVAILABLE``, seeded order
+  ``0026_COMMERCIAL_ID-C``). On success each line's quantity falls, and a line with
+  nothing left can no longer be cancelled.
 * ``POST /auth/oauth/token`` (form, client credentials): the sandbox client id
   and secret below get a token valid ``TOKEN_LIFETIME`` seconds; others get 401.
+
+Not documented, chosen by the emulator: the 400 and 429 ``Error.code`` values
+(``INVALID_INPUT``, ``TOO_MANY_REQUEST``, both from Mirakl's own error-code list),
+the processing time, and that a refused status call does not restart the minute.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any, ClassVar
 
-from cancelkit.plugin import Emulator, EmuRequest, EmuResponse
+from cancelkit.plugin import Contract, Emulator, EmuRequest, EmuResponse, Violation
 
-from .adapter import DEFAULT_BASE_URL, REASON_MAP
+#: The published request contract every cancel body is judged by.
+CONTRACT = Contract.packaged("cancelkit.plugins.mirakl", "contracts/mirakl-connect.schema.json")
+#: ``servers[0].url`` of the Mirakl Connect OpenAPI document ("Connect Production
+#: endpoint"), which cassettes are rewritten to.
+PRODUCTION_API = "https://miraklconnect.com/api"
+#: Mirakl's OAuth2 host (developer.mirakl.com, Connect Channel Platform guide).
+PRODUCTION_AUTH = "https://auth.mirakl.net"
 
 SANDBOX_CLIENT_ID = "sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 TOKEN_LIFETIME = 3599
-PENDING_POLLS = 1
-_ACTION_NAMESPACE = uuid.UUID("6f0c3a57-6c1b-4f5e-9a51-0c0e4ad3a1f0")
+#: Seconds (sandbox clock) from the cancel until its action is SUCCESS or FAILED.
+#: Mirakl publishes no processing time; its own example action took 3 minutes
+#: (created 18:35:24, updated 18:38:24). Two seconds keep the sandbox quick while a
+#: status call right after the cancel still sees PENDING.
+ACTION_PROCESSING_SECONDS = 2.0
+#: Least seconds between two answered status calls for one action id:
+#: v2-getActionStatus, "Maximum usage: Asynchronous: once per minute per action ID".
+STATUS_MIN_INTERVAL = 60.0
+#: Timestamps count from here, starting at the first request after a reset, so they
+#: do not depend on when (or after which other recordings) the emulator ran.
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+_ACTION_NAMESPACE = uuid.UUID("6f0c3a57-6c1b-4f5e-9a51-0c0e4ad3a1f0")
+_REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property$")
 
 #: The demo orders; examples/mirakl*.json cancel lines of these.
 SEED_ORDERS: dict[str, dict[str, Any]] = {
@@ -68,6 +99,19 @@ SEED_ORDERS: dict[str, dict[str, Any]] = {
             },
         },
     },
+    # Its sales channel is down: every cancel action fails with UNAVAILABLE.
+    "0026_COMMERCIAL_ID-C": {
+        "currency": "EUR",
+        "channel_down": True,
+        "lines": {
+            "0004_3202632-C-1": {
+                "product_id": "40000",
+                "quantity": 1,
+                "can_cancel": True,
+                "status": "AWAITING_SHIPMENT",
+            },
+        },
+    },
     # An id with characters that must be percent-encoded as one path segment.
     "ODD/ID?#1": {
         "currency": "EUR",
@@ -82,17 +126,12 @@ SEED_ORDERS: dict[str, dict[str, Any]] = {
     },
 }
 
-_REASONS = set(REASON_MAP.values())
-
 
 class MiraklEmulator(Emulator):
     """Stateful Mirakl Connect: see the module docstring for its rules."""
 
     platform = "mirakl"
-    production_bases: ClassVar[dict[str, str]] = {
-        "api": DEFAULT_BASE_URL,
-        "auth": "https://auth.mirakl.net",
-    }
+    production_bases: ClassVar[dict[str, str]] = {"api": PRODUCTION_API, "auth": PRODUCTION_AUTH}
 
     def __init__(self) -> None:
         self.reset()
@@ -103,14 +142,17 @@ class MiraklEmulator(Emulator):
         self.actions: dict[str, dict[str, Any]] = {}
         self.tokens: list[str] = []
         self.counter = 0
+        #: Sandbox time of the first request since the reset (timestamps count from it).
+        self.origin: float | None = None
 
     def dump_state(self) -> dict[str, Any]:
-        """Orders, actions, tokens and the id counter."""
+        """Orders, actions, tokens, the id counter and the clock origin."""
         return {
             "orders": self.orders,
             "actions": self.actions,
             "tokens": self.tokens,
             "counter": self.counter,
+            "origin": self.origin,
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -119,15 +161,21 @@ class MiraklEmulator(Emulator):
         self.actions = copy.deepcopy(dict(state["actions"]))
         self.tokens = list(state["tokens"])
         self.counter = int(state["counter"])
+        origin = state.get("origin")
+        self.origin = None if origin is None else float(origin)
 
     def client_settings(self, base_url: str) -> dict[str, str]:
-        """Point the mirakl adapter here, with the sandbox client credentials."""
+        """Point the mirakl adapter here, with the sandbox client credentials.
+
+        The first poll of ``send --wait`` comes after the processing time, so it
+        finds the action finished; later polls keep the once-a-minute rule.
+        """
         return {
             "base_url": f"{base_url}/api",
             "token_url": f"{base_url}/auth/oauth/token",
             "client_id": SANDBOX_CLIENT_ID,
             "client_secret": SANDBOX_CLIENT_SECRET,
-            "poll_interval": "0.2",
+            "poll_interval": f"{ACTION_PROCESSING_SECONDS + 0.5:g}",
         }
 
     def is_token_request(self, request: EmuRequest) -> bool:
@@ -138,12 +186,16 @@ class MiraklEmulator(Emulator):
         self.counter += 1
         return self.counter
 
-    def _now(self) -> str:
-        return (_EPOCH + timedelta(seconds=self.counter)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def _timestamp(self, at: float) -> str:
+        assert self.origin is not None
+        return (_EPOCH + timedelta(seconds=at - self.origin)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     # -- routes ---------------------------------------------------------------
     def handle(self, request: EmuRequest) -> EmuResponse:
         """Route to the token, cancel or action-status handler."""
+        if self.origin is None:
+            self.origin = request.now
+        self._settle(request.now)
         route = request.segments
         if route == ("auth", "oauth", "token") and request.method == "POST":
             return self._token(request)
@@ -153,7 +205,7 @@ class MiraklEmulator(Emulator):
             return _error(401, "UNAUTHORIZED", "missing, invalid or expired bearer token")
         match route[1:]:
             case ("v2", "orders", "actions", action_id) if request.method == "GET":
-                return self._action_status(action_id)
+                return self._action_status(action_id, request.now)
             case ("v2", "orders", order_id, "cancel") if request.method == "POST":
                 return self._cancel(order_id, request)
         return _error(404, "DATA_NOT_FOUND", "no such route")
@@ -187,13 +239,13 @@ class MiraklEmulator(Emulator):
             body = request.json()
         except ValueError:
             return _error(400, "INVALID_INPUT", "request body is not JSON")
-        problems = _schema_problems(body)
-        if problems:
+        violations = CONTRACT.violations(body, definition="CancelOrderLinesRequest")
+        if violations:
             return _error(
                 400,
                 "INVALID_INPUT",
                 "order has not been updated because of wrong or missing parameters",
-                problems,
+                [{"message": v.message, "field": _json_path(v)} for v in violations],
             )
         if order_id not in self.orders:
             return _error(
@@ -206,34 +258,63 @@ class MiraklEmulator(Emulator):
         self.actions[action_id] = {
             "order_id": order_id,
             "cancelations": body["cancelations"],
-            "polls": 0,
             "status": "PENDING",
             "errors": [],
-            "created_at": self._now(),
+            "created": request.now,
+            "last_status_call": None,
+            "polls": 0,
         }
         return EmuResponse.json(202, {"action_id": action_id, "tracking_id": action_id})
 
-    def _action_status(self, action_id: str) -> EmuResponse:
+    def _action_status(self, action_id: str, now: float) -> EmuResponse:
         action = self.actions.get(action_id)
         if action is None:
             return _error(404, "DATA_NOT_FOUND", f"action {action_id} does not exist")
-        action["polls"] += 1
-        if action["status"] == "PENDING" and action["polls"] > PENDING_POLLS:
-            self._complete(action)
-        payload = {
+        last = action.get("last_status_call")
+        if last is not None and now - last < STATUS_MIN_INTERVAL:
+            wait = max(1, math.ceil(STATUS_MIN_INTERVAL - (now - last)))
+            return _error(
+                429,
+                "TOO_MANY_REQUEST",
+                f"action {action_id} was asked about {now - last:.0f} s ago; "
+                f"at most once per {STATUS_MIN_INTERVAL:.0f} s per action id",
+                headers={"Retry-After": str(wait)},
+            )
+        action["last_status_call"] = now
+        action["polls"] = action.get("polls", 0) + 1
+        created = self._timestamp(action.get("created", now))
+        payload: dict[str, Any] = {
             "id": action_id,
             "status": action["status"],
-            "created_at": action["created_at"],
-            "updated_at": action.get("updated_at", action["created_at"]),
+            "created_at": created,
+            "updated_at": self._timestamp(action["completed"])
+            if "completed" in action
+            else created,
         }
         if action["errors"]:
             payload["errors"] = action["errors"]
         return EmuResponse.json(200, payload)
 
-    def _complete(self, action: dict[str, Any]) -> None:
+    def _settle(self, now: float) -> None:
+        """Finish every action whose processing time is over, oldest first.
+
+        Done on every request, whoever asks, so the order state follows the clock
+        (a second cancel sees what the first one left).
+        """
+        for action in self.actions.values():
+            # An action saved without "created" (an older state file) is long done.
+            started = action.get("created", -math.inf)
+            if action["status"] == "PENDING" and now - started >= ACTION_PROCESSING_SECONDS:
+                self._complete(action, started + ACTION_PROCESSING_SECONDS)
+
+    def _complete(self, action: dict[str, Any], at: float) -> None:
         order = self.orders[action["order_id"]]
         errors = []
-        for item in action["cancelations"]:
+        if order.get("channel_down"):
+            errors.append(
+                {"code": "UNAVAILABLE", "message": "The sales channel is temporarily unavailable."}
+            )
+        for item in () if errors else action["cancelations"]:
             line = order["lines"].get(item.get("order_line_id"))
             if line is None:
                 errors.append(
@@ -259,7 +340,9 @@ class MiraklEmulator(Emulator):
                         ),
                     }
                 )
-            elif item["price"]["currency"] != order["currency"]:
+            elif {item["price"]["currency"], item["shipping_price"]["currency"]} != {
+                order["currency"]
+            }:
                 errors.append(
                     {"code": "INVALID_INPUT", "message": f"currency must be {order['currency']}"}
                 )
@@ -270,56 +353,33 @@ class MiraklEmulator(Emulator):
                 line["can_cancel"] = line["quantity"] > 0
         action["status"] = "FAILED" if errors else "SUCCESS"
         action["errors"] = errors
-        action["updated_at"] = self._now()
+        if self.origin is not None:
+            action["completed"] = max(at, self.origin)
+
+
+def _json_path(violation: Violation) -> str:
+    """Where Mirakl's ``ErrorItem.field`` points: the missing field itself when one is.
+
+    jsonschema reports a missing property at its parent object
+    (``'price' is a required property`` at ``cancelations[0]``).
+    """
+    missing = _REQUIRED.match(violation.message)
+    if missing is None:
+        return violation.field
+    if violation.field == "(body)":
+        return missing["name"]
+    return f"{violation.field}.{missing['name']}"
 
 
 def _error(
-    status: int, code: str, message: str, items: list[dict[str, str]] | None = None
+    status: int,
+    code: str,
+    message: str,
+    items: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> EmuResponse:
+    """Mirakl's ``Error`` body: ``code``, ``message``, and ``errors[]`` when there are items."""
     payload: dict[str, Any] = {"code": code, "message": message}
     if items:
         payload["errors"] = items
-    return EmuResponse.json(status, payload)
-
-
-def _schema_problems(body: Any) -> list[dict[str, str]]:
-    """What ``CancelOrderLinesRequest`` refuses, as Mirakl ``ErrorItem`` dicts."""
-    if (
-        not isinstance(body, dict)
-        or not isinstance(body.get("cancelations"), list)
-        or not body["cancelations"]
-    ):
-        return [{"message": "must contain at least one cancelation", "field": "cancelations"}]
-    problems = []
-    for index, item in enumerate(body["cancelations"]):
-        where = f"cancelations[{index}]"
-        if not isinstance(item, dict):
-            problems.append({"message": "must be an object", "field": where})
-            continue
-        for name in ("price", "quantity", "reason", "shipping_price"):
-            if name not in item:
-                problems.append({"message": "must not be null", "field": f"{where}.{name}"})
-        quantity = item.get("quantity")
-        if "quantity" in item and (
-            not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0
-        ):
-            problems.append({"message": "must be an integer >= 0", "field": f"{where}.quantity"})
-        if "reason" in item and item["reason"] not in _REASONS:
-            problems.append({"message": "unknown reason", "field": f"{where}.reason"})
-        for name in ("price", "shipping_price"):
-            if name in item and not _is_money(item[name]):
-                problems.append(
-                    {"message": "must be Money {amount >= 0, currency}", "field": f"{where}.{name}"}
-                )
-    return problems
-
-
-def _is_money(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("amount"), (int, float, Decimal))
-        and not isinstance(value.get("amount"), bool)
-        and value["amount"] >= 0
-        and isinstance(value.get("currency"), str)
-        and len(value["currency"]) == 3
-    )
+    return EmuResponse.json(status, payload, headers)

@@ -1,4 +1,9 @@
-"""Mirakl Connect cassette scenarios, recorded from the sandbox emulator."""
+"""Mirakl Connect cassette scenarios, recorded from the sandbox emulator.
+
+Status calls keep Mirakl's rule, at most one a minute per action id: a scenario
+that polls again lets a minute pass first (``ctx.advance``), as a real caller would.
+One scenario polls twice at once to show core pacing the second call itself.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from .emulator import SEED_ORDERS
 
 _ORDER = "0024_COMMERCIAL_ID-A"
 _LINE = "0002_3202630-A-1"
+#: v2-getActionStatus: "Maximum usage: Asynchronous: once per minute per action ID".
+_STATUS_GAP = 60.0
 
 
 def request(order_id: str = _ORDER, line_id: str = _LINE, quantity: int = 1) -> dict[str, Any]:
@@ -49,14 +56,30 @@ def _send(ctx: ScenarioContext, data: dict[str, Any] | None = None) -> CancelRes
 
 
 def _send_then_poll(data: dict[str, Any]) -> Callable[[ScenarioContext], CancelResult]:
+    """Send, ask at once (PENDING), let the minute pass, ask again (finished)."""
+
     def run(ctx: ScenarioContext) -> CancelResult:
         accepted = ctx.client.send(data, "mirakl")
         assert accepted.tracking_id
         first = ctx.client.status("mirakl", accepted.tracking_id)
         assert first.outcome == "accepted", first
+        ctx.advance(_STATUS_GAP)
         return ctx.client.status("mirakl", accepted.tracking_id)
 
     return run
+
+
+def _polled_twice_at_once(ctx: ScenarioContext) -> CancelResult:
+    # No time passes between the two calls here: core holds the second one back for
+    # the rest of the minute (the emulator would answer 429 to an early call).
+    accepted = ctx.client.send(request(), "mirakl")
+    assert accepted.tracking_id
+    assert ctx.client.status("mirakl", accepted.tracking_id).outcome == "accepted"
+    return ctx.client.status("mirakl", accepted.tracking_id)
+
+
+def _send_and_wait(ctx: ScenarioContext) -> CancelResult:
+    return ctx.client.wait(ctx.client.send(request(), "mirakl"))
 
 
 def _with_fault(kind: str, **params: Any) -> Callable[[ScenarioContext], CancelResult]:
@@ -67,8 +90,14 @@ def _with_fault(kind: str, **params: Any) -> Callable[[ScenarioContext], CancelR
     return run
 
 
-class _DropPrice:
-    """Takes over translation to send a body without ``price`` (provokes a 400)."""
+class _Spoil:
+    """Takes over translation to send what a wrong plugin would (provokes a 400).
+
+    ``change`` edits each ``cancelations[]`` item in place.
+    """
+
+    def __init__(self, change: Callable[[dict[str, Any]], None]) -> None:
+        self.change = change
 
     @hookimpl(tryfirst=True)
     def cancelkit_translate(
@@ -77,8 +106,17 @@ class _DropPrice:
         call = adapter.translate(request, settings)
         body = copy.deepcopy(call.body)
         for item in body["cancelations"]:
-            del item["price"]
+            self.change(item)
         return type(call)(call.method, call.url, call.headers, body)
+
+
+def _drop_price(item: dict[str, Any]) -> None:
+    del item["price"]
+
+
+def _reason_outside_the_enum(item: dict[str, Any]) -> None:
+    # A value Mirakl uses elsewhere (Adjustment.reason) but not in CancelRequest.reason.
+    item["reason"] = "CHANNEL_SPECIFIC"
 
 
 def _status_of_unknown_action(ctx: ScenarioContext) -> CancelResult:
@@ -91,9 +129,30 @@ SCENARIOS = [
     Scenario(
         "mirakl",
         "action_success",
-        "accepted, PENDING once, then SUCCESS",
+        "accepted; PENDING at once; SUCCESS a minute later",
         _send_then_poll(request()),
         "cancelled",
+    ),
+    Scenario(
+        "mirakl",
+        "status_paced",
+        "two status calls in a row: core waits out the minute before the second",
+        _polled_twice_at_once,
+        "cancelled",
+    ),
+    Scenario(
+        "mirakl",
+        "send_wait",
+        "send --wait: the first poll, after the processing time, sees SUCCESS",
+        _send_and_wait,
+        "cancelled",
+    ),
+    Scenario(
+        "mirakl",
+        "action_failed_unavailable",
+        "the sales channel is down: FAILED with UNAVAILABLE, reported retryable",
+        _send_then_poll(request("0026_COMMERCIAL_ID-C", "0004_3202632-C-1")),
+        "rejected",
     ),
     Scenario(
         "mirakl",
@@ -119,10 +178,18 @@ SCENARIOS = [
     Scenario(
         "mirakl",
         "invalid_body",
-        "400 Error body with a field per error",
+        "no price (the contract requires it): 400 Error body with a field per error",
         _send,
         "rejected",
-        plugins=(_DropPrice(),),
+        plugins=(_Spoil(_drop_price),),
+    ),
+    Scenario(
+        "mirakl",
+        "contract_unknown_reason",
+        "a reason outside the contract's enum: 400 Error naming cancelations[0].reason",
+        _send,
+        "rejected",
+        plugins=(_Spoil(_reason_outside_the_enum),),
     ),
     Scenario(
         "mirakl",
