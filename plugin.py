@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .core.adapter import Capabilities, PlatformAdapter
 from .core.auth import Authenticator, ClientCredentialsToken, StaticHeaders
 from .core.config import Setting, Settings
+from .core.examples import packaged_examples
 from .core.hookspecs import hookimpl
 from .core.http import BEARER, MASK, HttpCall, HttpResponse, join_url, json_headers, path_segment
 from .core.model import (
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from .core.sandbox.contract import Contract, Violation
     from .core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
     from .core.sandbox.faults import Fault
-    from .core.scenario import Scenario, ScenarioContext
+    from .core.scenario import Scenario, ScenarioContext, WrongPlugin
 
 #: Sandbox and recorder types, loaded on first use: ``translate`` and ``send`` need
 #: none of them (PEP 562 module ``__getattr__``).
@@ -72,6 +73,7 @@ _ON_DEMAND = {
     "Fault": ".core.sandbox.faults",
     "Scenario": ".core.scenario",
     "ScenarioContext": ".core.scenario",
+    "WrongPlugin": ".core.scenario",
 }
 
 
@@ -120,12 +122,14 @@ __all__ = [
     "StaticHeaders",
     "Tax",
     "Violation",
+    "WrongPlugin",
     "accepted_result",
     "combined_outcome",
     "hookimpl",
     "join_url",
     "json_headers",
     "lines_with_status",
+    "packaged_examples",
     "path_segment",
     "rejected_result",
     "shared_limiter",

@@ -7,13 +7,19 @@ the replay tests run it from its cassette.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .hookspecs import hookimpl
+from .http import HttpCall
+
 if TYPE_CHECKING:
+    from .adapter import PlatformAdapter
     from .client import Client
-    from .model import CancelResult
+    from .config import Settings
+    from .model import CancelRequest, CancelResult
 
 
 @dataclass
@@ -36,6 +42,29 @@ class ScenarioContext:
         recording; use this for time a scenario lets pass between two calls.
         """
         self._advance(seconds)
+
+
+class WrongPlugin:
+    """A plugin that takes over translation and sends what a wrong plugin would.
+
+    ``change`` edits a copy of the translated JSON body in place (rename a field,
+    drop one, send a value outside an enum). Give it to a :class:`Scenario`'s
+    ``plugins``: the emulator, judging by the platform's published contract,
+    answers the platform's documented 400, and the cassette records that.
+    """
+
+    def __init__(self, change: Callable[[Any], None]) -> None:
+        self.change = change
+
+    @hookimpl(tryfirst=True)
+    def cancelkit_translate(
+        self, request: CancelRequest, adapter: PlatformAdapter, settings: Settings
+    ) -> HttpCall:
+        """The adapter's own call, with ``change`` applied to its body."""
+        call = adapter.translate(request, settings)
+        body = copy.deepcopy(call.body)
+        self.change(body)
+        return HttpCall(call.method, call.url, call.headers, body)
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from cancelkit.plugin import (
-    CancelRequest,
     CancelResult,
     HttpCall,
     PlatformAdapter,
     Scenario,
     ScenarioContext,
-    Settings,
+    WrongPlugin,
     hookimpl,
 )
 
@@ -88,25 +86,9 @@ def _resend_after_completion(ctx: ScenarioContext) -> CancelResult:
     return final
 
 
-class _Spoil:
-    """Takes over translation to send what a wrong plugin would (provokes a 400)."""
-
-    def __init__(self, change: Callable[[dict[str, Any]], None]) -> None:
-        self.change = change
-
-    @hookimpl(tryfirst=True)
-    def cancelkit_translate(
-        self, request: CancelRequest, adapter: PlatformAdapter, settings: Settings
-    ) -> HttpCall:
-        call = adapter.translate(request, settings)
-        body = copy.deepcopy(call.body)
-        for item in body["items"]:
-            self.change(item)
-        return type(call)(call.method, call.url, call.headers, body)
-
-
-def _item_id_misnamed(item: dict[str, Any]) -> None:
-    item["item_id"] = item.pop("id")
+def _item_id_misnamed(body: dict[str, Any]) -> None:
+    for item in body["items"]:
+        item["item_id"] = item.pop("id")
 
 
 def _rate_limited(ctx: ScenarioContext) -> CancelResult:
@@ -151,7 +133,7 @@ SCENARIOS = [
         "items[].item_id instead of id (the contract requires id): 400 {message}",
         lambda ctx: ctx.client.send(request(1001), "aboutyou"),
         "rejected",
-        plugins=(_Spoil(_item_id_misnamed),),
+        plugins=(WrongPlugin(_item_id_misnamed),),
     ),
     Scenario(
         "aboutyou",

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 from cancelkit.plugin import (
-    CancelRequest,
     CancelResult,
-    HttpCall,
-    PlatformAdapter,
     Scenario,
     ScenarioContext,
-    Settings,
-    hookimpl,
+    WrongPlugin,
 )
 
 from .adapter import LINE_ITEM_ID_KEY
@@ -43,26 +38,6 @@ def _send(
         return ctx.client.send(data, "carriyo")
 
     return run
-
-
-class _WrongPlugin:
-    """Takes over translation and changes the body as a wrong plugin would.
-
-    The emulator judges bodies by the published contract, so each change gets
-    Carriyo's documented 400 body: these cassettes record that answer.
-    """
-
-    def __init__(self, change: Callable[[dict[str, Any]], None]) -> None:
-        self.change = change
-
-    @hookimpl(tryfirst=True)
-    def cancelkit_translate(
-        self, request: CancelRequest, adapter: PlatformAdapter, settings: Settings
-    ) -> HttpCall:
-        call = adapter.translate(request, settings)
-        body = copy.deepcopy(call.body)
-        self.change(body)
-        return HttpCall(call.method, call.url, call.headers, body)
 
 
 def _key_id(body: dict[str, Any]) -> None:
@@ -127,7 +102,7 @@ SCENARIOS = [
         "a plugin sending id, not line_item_id: 400 from the contract",
         _send(request()),
         "rejected",
-        plugins=(_WrongPlugin(_key_id),),
+        plugins=(WrongPlugin(_key_id),),
     ),
     Scenario(
         "carriyo",
@@ -135,7 +110,7 @@ SCENARIOS = [
         "a plugin omitting line_items: 400 from the contract",
         _send(request()),
         "rejected",
-        plugins=(_WrongPlugin(_no_line_items),),
+        plugins=(WrongPlugin(_no_line_items),),
     ),
     Scenario(
         "carriyo",
@@ -143,7 +118,7 @@ SCENARIOS = [
         "a reason the contract does not list: 400 from the contract",
         _send(request()),
         "rejected",
-        plugins=(_WrongPlugin(_undocumented_reason),),
+        plugins=(WrongPlugin(_undocumented_reason),),
     ),
     Scenario(
         "carriyo",

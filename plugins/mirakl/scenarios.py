@@ -7,19 +7,14 @@ One scenario polls twice at once to show core pacing the second call itself.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 from cancelkit.plugin import (
-    CancelRequest,
     CancelResult,
-    HttpCall,
-    PlatformAdapter,
     Scenario,
     ScenarioContext,
-    Settings,
-    hookimpl,
+    WrongPlugin,
 )
 
 from .emulator import SEED_ORDERS
@@ -90,33 +85,15 @@ def _with_fault(kind: str, **params: Any) -> Callable[[ScenarioContext], CancelR
     return run
 
 
-class _Spoil:
-    """Takes over translation to send what a wrong plugin would (provokes a 400).
-
-    ``change`` edits each ``cancelations[]`` item in place.
-    """
-
-    def __init__(self, change: Callable[[dict[str, Any]], None]) -> None:
-        self.change = change
-
-    @hookimpl(tryfirst=True)
-    def cancelkit_translate(
-        self, request: CancelRequest, adapter: PlatformAdapter, settings: Settings
-    ) -> HttpCall:
-        call = adapter.translate(request, settings)
-        body = copy.deepcopy(call.body)
-        for item in body["cancelations"]:
-            self.change(item)
-        return type(call)(call.method, call.url, call.headers, body)
+def _drop_price(body: dict[str, Any]) -> None:
+    for item in body["cancelations"]:
+        del item["price"]
 
 
-def _drop_price(item: dict[str, Any]) -> None:
-    del item["price"]
-
-
-def _reason_outside_the_enum(item: dict[str, Any]) -> None:
+def _reason_outside_the_enum(body: dict[str, Any]) -> None:
     # A value Mirakl uses elsewhere (Adjustment.reason) but not in CancelRequest.reason.
-    item["reason"] = "CHANNEL_SPECIFIC"
+    for item in body["cancelations"]:
+        item["reason"] = "CHANNEL_SPECIFIC"
 
 
 def _status_of_unknown_action(ctx: ScenarioContext) -> CancelResult:
@@ -181,7 +158,7 @@ SCENARIOS = [
         "no price (the contract requires it): 400 Error body with a field per error",
         _send,
         "rejected",
-        plugins=(_Spoil(_drop_price),),
+        plugins=(WrongPlugin(_drop_price),),
     ),
     Scenario(
         "mirakl",
@@ -189,7 +166,7 @@ SCENARIOS = [
         "a reason outside the contract's enum: 400 Error naming cancelations[0].reason",
         _send,
         "rejected",
-        plugins=(_Spoil(_reason_outside_the_enum),),
+        plugins=(WrongPlugin(_reason_outside_the_enum),),
     ),
     Scenario(
         "mirakl",
