@@ -7,6 +7,7 @@ sender (:mod:`cancelkit.core.sending`) does the HTTP, retries and auth for all.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,7 @@ from ..errors import FieldError, InvalidRequestError
 from .auth import Authenticator
 from .config import Setting, Settings
 from .http import HttpCall, HttpResponse
+from .logs import platform_logger
 from .model import REASONS, CancelRequest, CancelResult, Line
 from .outcomes import unknown_result
 from .ratelimit import SlidingWindowLimiter
@@ -80,6 +82,16 @@ class PlatformAdapter(ABC):
     options_schema: ClassVar[type[Schema] | None] = None
     #: Settings are read as ``CANCELKIT_<settings_name>_*`` (shared by sibling adapters).
     settings_name: ClassVar[str | None] = None
+    #: Response headers that carry the platform's id for a request, the first one
+    #: present wins; core puts it in ``details["request_id"]`` of every result built
+    #: from an answer (quote it to the platform's support). Declare the header your
+    #: platform documents; X-Request-Id, the common convention, is only the default.
+    request_id_headers: ClassVar[tuple[str, ...]] = ("X-Request-Id",)
+
+    @property
+    def logger(self) -> logging.Logger:
+        """This platform's logger, ``cancelkit.platform.<name>`` (records are scrubbed)."""
+        return platform_logger(self.name)
 
     # -- checking -----------------------------------------------------------
     def validate(self, request: CancelRequest) -> None:
@@ -274,6 +286,17 @@ class PlatformAdapter(ABC):
         whether core or ``normalise`` read it. Never return a secret.
         """
         return {}
+
+    def request_id(self, response: HttpResponse) -> str | None:
+        """The platform's id for this request (from :attr:`request_id_headers`), or None.
+
+        Override it where the platform puts the id in the body instead.
+        """
+        for name in self.request_id_headers:
+            value = response.header(name)
+            if value and value.strip():
+                return value.strip()
+        return None
 
     def is_rate_limited(self, response: HttpResponse) -> bool:
         """True when the platform refused to process the call for now (429 by default).

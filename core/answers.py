@@ -125,10 +125,22 @@ def _read(
 def _with_response_details(
     result: CancelResult, adapter: PlatformAdapter, delivery: Delivery
 ) -> CancelResult:
+    """``result`` with the answer's extras in ``details``: the platform's request id
+    (``request_id``, from the adapter's ``request_id_headers``) and the adapter's
+    ``response_details``; what ``normalise`` put there itself wins."""
     if delivery.response is None:
         return result
+    extras: dict[str, Any] = {}
+    # Extras are nice to have: a plugin bug in either must not lose the result.
     try:
-        extras = adapter.response_details(delivery.response)
-    except Exception:  # extras are nice to have; a bug there must not lose the result
-        return result
+        request_id = adapter.request_id(delivery.response)
+    except Exception:
+        request_id = None
+    if request_id:
+        extras["request_id"] = request_id
+    try:
+        platform_extras = adapter.response_details(delivery.response)
+    except Exception:
+        platform_extras = {}
+    extras.update(platform_extras)
     return replace(result, details={**extras, **result.details}) if extras else result

@@ -30,6 +30,7 @@ MIN_SECRET_LENGTH = 4
 #: Loggers whose records are scrubbed (a filter on a logger does not see its children's).
 SCRUBBED_LOGGERS = (
     "cancelkit",
+    "cancelkit.http",
     "requests",
     "urllib3",
     "urllib3.connection",
@@ -90,6 +91,10 @@ class Scrubber:
         for name, value in headers.items():
             self.header_names.add(name.lower())
             scheme, _, credential = value.partition(" ")
+            if credential == MASK:
+                # A placeholder already masked (a replayed cassette's "Bearer ***"):
+                # learning it would turn every later "Bearer ***" into "***".
+                continue
             self.add(value, credential if scheme and credential else None)
 
     def __contains__(self, text: object) -> bool:
@@ -176,6 +181,17 @@ _FILTER = ScrubbingFilter()
 def install_log_filter() -> None:
     """Attach the scrubbing filter to cancelkit's, requests' and urllib3's loggers (once)."""
     for name in SCRUBBED_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+        scrubbed_logger(name)
+
+
+def scrubbed_logger(name: str) -> logging.Logger:
+    """The logger ``name``, with the scrubbing filter attached (once).
+
+    A logger's filters see only the records logged on it, not its children's, so
+    every logger cancelkit logs on (``cancelkit.platform.<name>`` included) gets
+    its own.
+    """
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger

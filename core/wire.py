@@ -18,6 +18,7 @@ adapter wrote it: requests "requotes" URLs and turns ``%2E%2E`` back into
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -27,6 +28,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ..errors import ConfigurationError, PluginError
+from . import logs
+from .secrets import Scrubber
 
 #: Printable ASCII but the space: what a URL may carry as it is. quote() with these
 #: as "safe" encodes only the rest, so existing escapes such as %2E stay as they are.
@@ -90,11 +93,25 @@ class _AsPrepared(requests.auth.AuthBase):
 
 
 class GuardedSession(requests.Session):
-    """A ``requests.Session`` that checks every request before sending it."""
+    """A ``requests.Session`` that checks every request before sending it.
 
-    def __init__(self, *, loopback_only: bool = False, user_agent: str | None = None):
+    It also logs each exchange on ``cancelkit.http`` (see :mod:`cancelkit.core.logs`),
+    masked with ``scrubber``: here, token requests are logged as well as the calls.
+    """
+
+    def __init__(
+        self,
+        *,
+        loopback_only: bool = False,
+        user_agent: str | None = None,
+        platform: str | None = None,
+        scrubber: Scrubber | None = None,
+    ):
         super().__init__()
         self.loopback_only = loopback_only
+        #: The platform this session talks to, and the scrubber its log records use.
+        self.platform = platform
+        self.scrubber = scrubber
         if loopback_only:
             # No proxy from the environment: sandbox traffic stays on loopback.
             self.trust_env = False
@@ -112,7 +129,16 @@ class GuardedSession(requests.Session):
         check_url(request.url or "", loopback_only=self.loopback_only)
         check_headers(request.headers)
         kwargs["allow_redirects"] = False
-        return super().send(request, **kwargs)
+        if logs.http_log.isEnabledFor(logging.INFO):  # off by default: no call, no work
+            logs.log_request(request, platform=self.platform, scrubber=self.scrubber)
+        try:
+            response = super().send(request, **kwargs)
+        except requests.RequestException as error:
+            logs.log_no_answer(error, platform=self.platform)
+            raise
+        if logs.http_log.isEnabledFor(logging.INFO):
+            logs.log_response(response, platform=self.platform, scrubber=self.scrubber)
+        return response
 
 
 def prepare(

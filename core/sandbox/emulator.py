@@ -9,6 +9,7 @@ id holding ``/`` stays one segment - and answers with plain data.
 from __future__ import annotations
 
 import json
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from urllib.parse import parse_qs
 
 if TYPE_CHECKING:
     from .faults import Fault
+
+#: Request ids are UUIDs derived from this namespace, so recordings reproduce.
+_REQUEST_ID_NAMESPACE = uuid.UUID("3c1f6a52-9b7e-4d0a-8c55-2f4e7a1b9d63")
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,10 @@ class Emulator(ABC):
     #: First path segment under the prefix -> the production base URL it stands for.
     #: Used to rewrite recorded cassettes to production hosts.
     production_bases: ClassVar[Mapping[str, str]]
+    #: The answer header in which the platform names each request (the one its
+    #: adapter reads into ``details["request_id"]``); None sends none. The sandbox
+    #: adds it to every answer of this emulator, injected faults' included.
+    request_id_header: ClassVar[str | None] = None
 
     @abstractmethod
     def handle(self, request: EmuRequest) -> EmuResponse:
@@ -131,3 +139,11 @@ class Emulator(ABC):
     def is_token_request(self, request: EmuRequest) -> bool:
         """True for credential endpoints, which injected faults leave alone."""
         return False
+
+    def request_id(self, now: float, serial: int) -> str:
+        """The id of the ``serial``-th request since the sandbox started or was reset.
+
+        Derived from the sandbox clock and the count, never random: a recording
+        (fixed clock, reset before each scenario) gives the same ids every run.
+        """
+        return str(uuid.uuid5(_REQUEST_ID_NAMESPACE, f"{self.platform} {now!r} {serial}"))

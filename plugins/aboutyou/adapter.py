@@ -72,6 +72,10 @@ ALREADY_CANCELLED = re.compile(r"\balready\s+(?:been\s+)?cancel+ed\b", re.IGNORE
 RESULTS_NOT_FOUND_GRACE_SECONDS = 120.0
 #: Batch ids remembered per adapter (oldest forgotten first), for the grace above.
 BATCHES_REMEMBERED = 10_000
+#: The answer header holding About You's id for a request (``details["request_id"]``).
+#: UNCONFIRMED: the Sellers Center OpenAPI (seed 003) and its rate-limiting page name
+#: only X-RateLimit-Limit / X-RateLimit-Remaining; X-Request-Id is the common convention.
+REQUEST_ID_HEADERS = ("X-Request-Id",)
 
 SETTINGS = (
     Setting("base_url", "API base URL", DEFAULT_BASE_URL, kind="url"),
@@ -116,6 +120,7 @@ class AboutYouAdapter(PlatformAdapter):
 
     name = "aboutyou"
     title = "About You Sellers Center (batch cancel)"
+    request_id_headers = REQUEST_ID_HEADERS
     options_schema: ClassVar[type[Schema]] = AboutYouOptions
     capabilities = Capabilities(
         mode="async",

@@ -89,6 +89,8 @@ class AboutYouEmulator(Emulator):
         "orders": f"{PRODUCTION_BASE}/orders",
         "results": f"{PRODUCTION_BASE}/results",
     }
+    # About You documents no request id header; the adapter reads the common one.
+    request_id_header = "X-Request-Id"
 
     def __init__(self) -> None:
         self.reset()

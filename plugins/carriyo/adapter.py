@@ -97,6 +97,12 @@ CANCELLABLE_STATUSES = ("open", "allocated")
 # three, so the order is read first (GET /orders/{ref}, operation get-order: the
 # lookup_call) and its open or allocated items are listed (complete).
 
+#: Answer headers holding Carriyo's id for a request (``details["request_id"]``), the
+#: first present wins. UNCONFIRMED: Carriyo's API conventions page names no request id
+#: header. X-Request-Id is the common convention; X-Amzn-RequestId is what AWS API
+#: Gateway sends, which Carriyo's x-api-key scheme suggests (an inference, not a fact).
+REQUEST_ID_HEADERS = ("X-Request-Id", "X-Amzn-RequestId")
+
 SETTINGS = (
     Setting("base_url", "API base URL; overrides environment", kind="url"),
     Setting("environment", "production or demo", "production"),
@@ -138,6 +144,7 @@ class CarriyoAdapter(PlatformAdapter):
 
     name = "carriyo"
     title = "Carriyo (fulfillment order cancel)"
+    request_id_headers = REQUEST_ID_HEADERS
     options_schema: ClassVar[type[Schema]] = CarriyoOptions
     capabilities = Capabilities(
         mode="sync",

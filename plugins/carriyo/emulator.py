@@ -177,6 +177,8 @@ class CarriyoEmulator(Emulator):
         "orders": f"{PRODUCTION}/orders",
         "oauth": f"{PRODUCTION}/oauth",
     }
+    # Carriyo documents no request id header; the adapter reads the common one first.
+    request_id_header = "X-Request-Id"
 
     def __init__(self, contract: Contract | None = None) -> None:
         self.contract = contract or published_contract()

@@ -71,6 +71,12 @@ ACTION_OUTCOMES: dict[str, Outcome] = {
 }
 _LINE_STATUS = {"accepted": "pending", "cancelled": "cancelled", "rejected": "rejected"}
 
+#: The answer header holding Mirakl's id for a request (``details["request_id"]``).
+#: UNCONFIRMED: neither the Connect OpenAPI (its only response header is a download's
+#: Content-Disposition) nor the Connect pages we read name one; X-Request-Id is the
+#: common convention. Change it here once Mirakl support names theirs.
+REQUEST_ID_HEADERS = ("X-Request-Id",)
+
 SETTINGS = (
     Setting("base_url", "API base URL", DEFAULT_BASE_URL, kind="url"),
     Setting("access_token", "a bearer token given directly", secret=True),
@@ -91,6 +97,7 @@ class MiraklConnectAdapter(PlatformAdapter):
 
     name = "mirakl"
     title = "Mirakl Connect"
+    request_id_headers = REQUEST_ID_HEADERS
     capabilities = Capabilities(
         mode="async",
         fractional_quantity=False,

@@ -132,6 +132,8 @@ class MiraklEmulator(Emulator):
 
     platform = "mirakl"
     production_bases: ClassVar[dict[str, str]] = {"api": PRODUCTION_API, "auth": PRODUCTION_AUTH}
+    # Mirakl Connect documents no request id header; the adapter reads the common one.
+    request_id_header = "X-Request-Id"
 
     def __init__(self) -> None:
         self.reset()

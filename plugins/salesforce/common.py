@@ -34,6 +34,12 @@ from cancelkit.plugin import (
 #: Default API version: the newest generally available version in the docs read
 #: (v66.0, Spring '26; v67.0 was in preview). Override with CANCELKIT_SALESFORCE_API_VERSION.
 DEFAULT_API_VERSION = "66.0"
+#: Answer headers holding Salesforce's id for a request (``details["request_id"]``), the
+#: first present wins. Not in the REST API's "Headers" reference (which lists
+#: Sforce-Limit-Info and request headers only): X-SFDC-Request-Id is observed on real
+#: Salesforce answers (server sfdcedge), with the same value in X-Request-Id, so both
+#: are read. UNCONFIRMED in Salesforce's documentation.
+REQUEST_ID_HEADERS = ("X-SFDC-Request-Id", "X-Request-Id")
 #: cancel-item and the core action exist from API version 48.0 (Spring '20).
 MINIMUM_API_VERSION = Decimal("48.0")
 #: Where a translated call points when no org URL is configured (``translate`` needs
@@ -256,6 +262,7 @@ class SalesforceAdapter(PlatformAdapter):
     """What both Salesforce adapters share: one org's settings, auth and answer handling."""
 
     settings_name = "salesforce"
+    request_id_headers = REQUEST_ID_HEADERS
 
     def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
         """Access token + instance URL, or client credentials (one org for both plugins)."""

@@ -140,6 +140,8 @@ class SalesforceEmulator(Emulator):
         "login": PRODUCTION_INSTANCE,
         "instance": PRODUCTION_INSTANCE,
     }
+    # Seen on real Salesforce answers, not documented (the adapter reads it first).
+    request_id_header = "X-SFDC-Request-Id"
 
     def __init__(self) -> None:
         self.reset()
