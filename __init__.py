@@ -7,6 +7,7 @@
     call = cancelkit.translate(request_dict, "mirakl")      # preview, sends nothing
     result = cancelkit.send(request_dict, "mirakl")         # perform it
     later = cancelkit.status("mirakl", result.tracking_id)  # async follow-up
+    final = cancelkit.wait(result)                          # or poll until final
 
     with cancelkit.sandbox() as box:                        # no account needed
         client = cancelkit.Client(config=box.client_config())
@@ -28,6 +29,7 @@ _EXPORTS = {
     "translate": "cancelkit.core.api",
     "send": "cancelkit.core.api",
     "status": "cancelkit.core.api",
+    "wait": "cancelkit.core.api",
     "sandbox": "cancelkit.core.api",
     "Client": "cancelkit.core.client",
     "CancelRequest": "cancelkit.core.model",
@@ -68,6 +70,7 @@ __all__ = [
     "send",
     "status",
     "translate",
+    "wait",
 ]
 
 
@@ -88,7 +91,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from . import errors
     from .core.adapter import Capabilities, PlatformAdapter
-    from .core.api import sandbox, send, status, translate
+    from .core.api import sandbox, send, status, translate, wait
     from .core.client import Client
     from .core.hookspecs import hookimpl
     from .core.http import HttpCall

@@ -1,4 +1,4 @@
-"""Module-level conveniences behind ``cancelkit.translate`` / ``send`` / ``status``."""
+"""Module-level conveniences behind ``cancelkit.translate`` / ``send`` / ``status`` / ``wait``."""
 
 from __future__ import annotations
 
@@ -86,6 +86,16 @@ def send(
 def status(platform: str, tracking_id: str, *, config: Config | None = None) -> CancelResult:
     """The current state of an asynchronous cancellation."""
     return default_client(config).status(platform, tracking_id)
+
+
+def wait(result: CancelResult, *, config: Config | None = None, **options: Any) -> CancelResult:
+    """Poll the status of an accepted ``result`` until it is final (:meth:`Client.wait`).
+
+    ``options`` (``timeout``, ``interval``, ...) go to :meth:`Client.wait` unchanged,
+    so this takes whatever it takes. A result that is not ``accepted`` comes back
+    as it is. Uses the same default client as :func:`send` for ``config``.
+    """
+    return default_client(config).wait(result, **options)
 
 
 def sandbox(

@@ -12,7 +12,7 @@ first implementation that returns something other than ``None``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -60,6 +60,26 @@ def cancelkit_cassette_scenarios() -> Sequence[Scenario]:
     the replay tests. Return a list of :class:`~cancelkit.plugin.Scenario`;
     each is recorded against the sandbox into ``cassettes/<platform>/<name>.yaml``.
     All results are collected.
+    """
+
+
+@hookspec
+def cancelkit_examples() -> Mapping[str, Mapping[str, Any]]:
+    """Ship example canonical requests: what ``cancelkit example PLATFORM`` prints.
+
+    Called by ``cancelkit example`` (and its shell completion), with no arguments;
+    never by ``translate`` or ``send``. Return a mapping of platform name -> one
+    canonical request for that platform, as a request file holds it (JSON-ready
+    values, ``Decimal`` allowed), valid for that platform and, ideally, cancelling
+    lines of its sandbox emulator's seeded demo orders, so that ``cancelkit example P
+    | cancelkit send --sandbox -p P -`` works. The examples must ship inside the
+    plugin's package: ``cancelkit.plugin.packaged_examples(__package__)`` reads every
+    ``<platform>.example.json`` beside the plugin module (list them as package data).
+    All results are collected; when two plugins give one platform an example, the
+    one pluggy calls first (the one registered last, or ``tryfirst``) is kept, so an
+    outside plugin can replace a built-in example. A plugin whose hook raises or
+    returns something else is recorded in ``PluginRegistry.broken`` (``cancelkit
+    example`` prints why) and the other plugins' examples still work.
     """
 
 
@@ -200,6 +220,10 @@ class _ScenariosCaller(Protocol):
     def __call__(self) -> list[Sequence[Scenario]]: ...
 
 
+class _ExamplesCaller(Protocol):
+    def __call__(self) -> list[Mapping[str, Mapping[str, Any]]]: ...
+
+
 class _RegisterCommandsCaller(Protocol):
     def __call__(self, *, cli: click.Group) -> list[None]: ...
 
@@ -246,6 +270,7 @@ class HookRelay(Protocol):
     cancelkit_platforms: _PlatformsCaller
     cancelkit_sandbox_emulators: _EmulatorsCaller
     cancelkit_cassette_scenarios: _ScenariosCaller
+    cancelkit_examples: _ExamplesCaller
     cancelkit_register_commands: _RegisterCommandsCaller
     cancelkit_prepare_request: _PrepareCaller
     cancelkit_translate: _TranslateCaller

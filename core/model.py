@@ -153,6 +153,17 @@ class CancelResult:
             and all(e.retryable for e in self.errors)
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical result as plain data: the JSON of ``cancelkit send --json``.
+
+        Quantities and any decimal in ``details`` stay ``Decimal`` (money never passes
+        through float): ``simplejson.dumps(result.to_dict(), use_decimal=True)`` writes
+        them exactly. ``cancelkit.dump_result(result)`` is the same function.
+        """
+        from .schemas import dump_result  # marshmallow loads only when a result is dumped
+
+        return dump_result(self)
+
 
 def lines_with_status(request: CancelRequest, status: LineStatus) -> tuple[LineResult, ...]:
     """Every requested line with the same status: the common case for whole-call answers."""

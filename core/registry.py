@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
@@ -207,6 +207,31 @@ class PluginRegistry:
                 found.extend(e for result in call() for e in result or ())
             except Exception as error:
                 self.broken.append(BrokenPlugin(plugin_name, plugin_name, _why(error)))
+        return found
+
+    def examples(self) -> dict[str, Mapping[str, Any]]:
+        """Example requests by platform name (``cancelkit_examples``); raising plugins reported.
+
+        When two plugins give one platform an example, the one pluggy calls first wins.
+        """
+        found: dict[str, Mapping[str, Any]] = {}
+        # _call_each goes in registration order and pluggy calls the last one first,
+        # so a later entry overwrites: the example kept is the one called first.
+        for plugin_name, call in self._call_each("cancelkit_examples"):
+            try:
+                given: dict[str, Mapping[str, Any]] = {}
+                for result in call():
+                    for platform, request in (result or {}).items():
+                        if not isinstance(platform, str) or not isinstance(request, Mapping):
+                            raise TypeError(
+                                f"cancelkit_examples must map platform names to requests, "
+                                f"not {platform!r} to {type(request).__name__}"
+                            )
+                        given[platform] = request
+            except Exception as error:
+                self.broken.append(BrokenPlugin(plugin_name, plugin_name, _why(error)))
+                continue
+            found.update(given)
         return found
 
     def platform(self, name: str) -> PlatformAdapter:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -261,33 +260,19 @@ def test_sandbox_reset_recovers_from_a_corrupt_state_file(state_path: Path) -> N
     state_path.write_bytes(b'{"mirakl": ')
     leftover = state_path.parent / f".{state_path.name}.killed.tmp"  # a save killed mid-write
     leftover.write_bytes(b'{"mirakl": {"ord')
-    with socket.socket() as probe:  # a free loopback port for the server
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cancelkit.cli", "sandbox", "--reset", "--port", str(port)],
+    # --reset restores the demo orders and exits (it serves nothing).
+    done = subprocess.run(
+        [sys.executable, "-m", "cancelkit.cli", "sandbox", "--reset"],
         env={**os.environ, "CANCELKIT_SANDBOX_STATE": str(state_path)},
         text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
+        timeout=HANG_GUARD,
     )
-    try:
-        # Bounded wait until it serves (SIGTERM is handled from then on).
-        for _ in range(1000):
-            assert server.poll() is None, server.communicate()
-            try:
-                requests.get(f"http://127.0.0.1:{port}/_sandbox", timeout=5)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.01)
-        server.send_signal(signal.SIGTERM)
-        out, err = server.communicate(timeout=HANG_GUARD)
-    finally:
-        if server.poll() is None:
-            server.kill()
-    assert server.returncode == 0, (out, err)
-    assert mirakl_state(state_path)["orders"] == SEED_ORDERS
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert not state_path.exists()  # no file is the seeded demo data
     assert not leftover.exists()
+    seed(state_path)  # a sandbox loads the absent file as the demo orders
+    assert mirakl_state(state_path)["orders"] == SEED_ORDERS
 
 
 def bearer_for(box: Any) -> str:

@@ -9,6 +9,7 @@ from .isolation import SANDBOX_READ_TIMEOUT
 
 __all__ = ["FAULT_KINDS", "REFUSING_KINDS", "Fault"]
 
+
 @dataclass(frozen=True)
 class Fault:
     """One fault to inject into the next ``count`` matching requests."""

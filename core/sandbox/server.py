@@ -31,11 +31,18 @@ so asynchronous work finishes after the time the platform would take.
 
 A fault aimed at a platform names the plugin platform (``salesforce-flow`` hits
 the Salesforce emulator); one that cannot apply there is refused with ValueError.
+
+``POST /_sandbox/reset`` restores every emulator's seeded demo data, clears the
+queued faults and undoes ``advance``; ``GET /_sandbox`` lists every platform's
+client settings and the fault kinds. Request bodies are read by
+``Content-Length`` or ``Transfer-Encoding: chunked`` (what requests sends for a
+generator body); one that cannot be framed gets a 400 and the connection closes.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import socket
 import threading
 import time
@@ -43,9 +50,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ...errors import ConfigurationError
@@ -82,6 +90,8 @@ class Sandbox:
         # processes, and `send` then a later `status` must see the time in between.
         self._clock = clock
         self._offset = 0.0
+        #: Requests answered since start or reset: numbers the request ids.
+        self._served = 0
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> Sandbox:
@@ -105,15 +115,27 @@ class Sandbox:
         with self._lock:
             self._save_state()
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (``cancelkit sandbox``)."""
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> None:
+        """Serve in the calling thread until interrupted (``cancelkit sandbox``).
+
+        ``ready`` is called once the port is bound, before the first request is
+        served: :attr:`url` then names the port actually bound (the one picked when
+        ``port`` was 0). Clients that connect meanwhile wait in the listen queue.
+        """
         self._load_state()
         self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
         self._server.daemon_threads = True
         try:
+            if ready is not None:
+                ready()
             self._server.serve_forever()
         finally:
-            self.stop()
+            # Not stop(): its shutdown() waits for a serve_forever loop to end, and in
+            # this thread none runs any more - or never ran, when Ctrl-C or SIGTERM came
+            # during ``ready`` - so it would wait forever.
+            self._server.server_close()
+            self._server = None
+            self.stop()  # saves the state
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -188,6 +210,7 @@ class Sandbox:
         with self._lock:
             self._faults.clear()
             self._offset = 0.0
+            self._served = 0  # so each recorded scenario gets the same request ids
             for emulator in self.emulators.values():
                 emulator.reset()
             self._save_state()
@@ -231,7 +254,23 @@ class Sandbox:
 
     # -- dispatch -----------------------------------------------------------
     def dispatch(self, request: EmuRequest) -> tuple[EmuResponse, float]:
-        """Answer one request; returns the answer and how long to hold it back."""
+        """Answer one request; returns the answer and how long to hold it back.
+
+        Every answer of an emulator, an injected fault's included, carries its
+        ``request_id_header``, as a platform's gateway stamps every answer.
+        """
+        response, delay = self._dispatch(request)
+        emulator = self.emulators.get(request.segments[0]) if request.segments else None
+        header = emulator.request_id_header if emulator is not None else None
+        if emulator is None or header is None or header in response.headers:
+            return response, delay
+        with self._lock:
+            self._served += 1
+            serial = self._served
+        request_id = emulator.request_id(self.now(), serial)
+        return replace(response, headers={**response.headers, header: request_id}), delay
+
+    def _dispatch(self, request: EmuRequest) -> tuple[EmuResponse, float]:
         if not request.segments:
             return _not_found(), 0.0
         head, rest = request.segments[0], request.segments[1:]
@@ -318,6 +357,76 @@ def _not_found() -> EmuResponse:
 _HTML = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
 
 
+#: The largest request body the sandbox reads (no platform call comes close).
+MAX_BODY = 16 * 1024 * 1024
+#: The longest chunk-size or trailer line of a chunked body, and how many trailers.
+_MAX_LINE, _MAX_TRAILERS = 4096, 100
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+class Readable(Protocol):
+    """What the body readers need of a stream (a socket file, ``io.BytesIO``)."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+    def readline(self, size: int, /) -> bytes: ...
+
+
+def read_body(headers: Message, stream: Readable) -> bytes:
+    """The request body, framed by ``Transfer-Encoding: chunked`` or ``Content-Length``.
+
+    requests sends a generator or file-like body of unknown length chunked, so
+    reading ``Content-Length`` alone would see an empty body. Raises ValueError
+    (the server answers 400 and closes) for a body it cannot frame.
+    """
+    encoding = headers.get("Transfer-Encoding")
+    if encoding:  # it wins over Content-Length (RFC 9112, 6.3)
+        codings = [c.strip().lower() for c in encoding.split(",")]
+        if codings != ["chunked"]:
+            raise ValueError(f"Transfer-Encoding {encoding!r} is not supported; use chunked")
+        return read_chunked(stream)
+    text = headers.get("Content-Length") or "0"
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"Content-Length {text!r} is not a number")
+    length = int(text)
+    if length > MAX_BODY:
+        raise ValueError(f"larger than {MAX_BODY} bytes")
+    body = stream.read(length) if length else b""
+    if len(body) < length:
+        raise ValueError(f"cut short: {len(body)} of {length} bytes")
+    return body
+
+
+def read_chunked(stream: Readable, limit: int = MAX_BODY) -> bytes:
+    """Decode a chunked body (RFC 9112, 7.1): sizes in hex, extensions and trailers ignored."""
+    body = bytearray()
+    while True:
+        line = stream.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE or not line.endswith(b"\n"):
+            raise ValueError("chunk size line cut short or too long")
+        size_text = line.split(b";", 1)[0].strip()
+        if not _CHUNK_SIZE.fullmatch(size_text):
+            raise ValueError(f"chunk size {size_text[:40]!r} is not hexadecimal")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        if len(body) + size > limit:
+            raise ValueError(f"larger than {limit} bytes")
+        chunk = stream.read(size)
+        if len(chunk) < size:
+            raise ValueError(f"chunk cut short: {len(chunk)} of {size} bytes")
+        body += chunk
+        if stream.readline(3) not in (b"\r\n", b"\n"):
+            raise ValueError("chunk data not followed by CRLF")
+    for _ in range(_MAX_TRAILERS):  # the trailer section ends with an empty line
+        line = stream.readline(_MAX_LINE + 1)
+        if line in (b"\r\n", b"\n", b""):
+            return bytes(body)
+        if len(line) > _MAX_LINE:
+            raise ValueError("trailer line too long")
+    raise ValueError(f"more than {_MAX_TRAILERS} trailer fields")
+
+
 def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -335,8 +444,18 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             # Decode each segment on its own: "%2F" inside an id must not split it.
             segments = tuple(unquote(s) for s in url.path.split("/")[1:] if s != "")
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            try:
+                body = read_body(self.headers, self.rfile)
+            except ValueError as error:
+                # The stream cannot be framed any more: answer, then hang up.
+                self.close_connection = True
+                if sandbox._log:
+                    sandbox._log(f"{self.command} {self.path} -> 400 ({error})")
+                refusal = {"code": "BAD_REQUEST", "message": f"request body: {error}"}
+                self._answer(
+                    EmuResponse.json(400, refusal, {"Connection": "close"}), response_body=None
+                )
+                return
             request = EmuRequest(
                 self.command,
                 segments,
@@ -357,13 +476,17 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if response.cut == "partial":  # promise the whole body, send half, hang up
                 self.close_connection = True
                 body = body[: len(body) // 2]
+            self._answer(response, response_body=body)
+
+        def _answer(self, response: EmuResponse, *, response_body: bytes | None) -> None:
+            """Send ``response``; ``response_body`` (None: the whole body) may be cut short."""
             try:
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(response.body if response_body is None else response_body)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a "slow" fault): that is the point
 

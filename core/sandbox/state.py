@@ -150,7 +150,7 @@ class StateFile:
     def _unreadable(self, problem: str) -> ConfigurationError:
         return ConfigurationError(
             f"sandbox state file {self.path} {problem}; to start again from the demo data, "
-            "run `cancelkit sandbox --reset` (Ctrl-C stops it) or delete the file"
+            "run `cancelkit sandbox --reset` or delete the file"
         )
 
 

@@ -6,9 +6,9 @@ The emulator and the cassette scenarios are imported inside their hooks, so
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cancelkit.plugin import PlatformAdapter, hookimpl
+from cancelkit.plugin import PlatformAdapter, hookimpl, packaged_examples
 
 from .adapter import AboutYouAdapter
 
@@ -36,3 +36,9 @@ def cancelkit_cassette_scenarios() -> list[Scenario]:
     from .scenarios import SCENARIOS
 
     return list(SCENARIOS)
+
+
+@hookimpl
+def cancelkit_examples() -> dict[str, Any]:
+    """``cancelkit example aboutyou``: ``aboutyou.example.json``, shipped beside this module."""
+    return packaged_examples(__package__)

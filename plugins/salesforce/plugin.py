@@ -6,9 +6,9 @@ imported inside their hooks, so ``translate`` and ``send`` never load them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cancelkit.plugin import PlatformAdapter, hookimpl
+from cancelkit.plugin import PlatformAdapter, hookimpl, packaged_examples
 
 from .connect import SalesforceConnectAdapter
 from .flow import SalesforceFlowAdapter
@@ -47,3 +47,10 @@ def cancelkit_register_commands(cli: click.Group) -> None:
     from .commands import salesforce_group
 
     cli.add_command(salesforce_group)
+
+
+@hookimpl
+def cancelkit_examples() -> dict[str, Any]:
+    """``cancelkit example salesforce`` and ``salesforce-flow``: the ``*.example.json``
+    files shipped beside this module."""
+    return packaged_examples(__package__)
