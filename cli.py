@@ -1,7 +1,9 @@
 """The ``cancelkit`` command (contract: README "Command line").
 
 Exit codes: 0 cancelled/accepted/ok, 1 rejected or partial, 2 bad input or
-usage, 3 unknown outcome or transport failure, 4 configuration or authentication.
+usage, 3 unknown outcome or transport failure, 4 configuration or authentication,
+5 still pending: accepted, but not final when ``--wait-timeout`` expired,
+70 internal error (a bug; EX_SOFTWARE in sysexits.h), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import functools
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
@@ -21,39 +24,59 @@ from .core.sandbox.faultkinds import FAULT_KINDS
 from .errors import CancelkitError, FieldError, InvalidRequestError
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from .core.client import Client
-    from .core.model import CancelResult
+    from .core.model import CancelResult, ResultError
     from .core.registry import PluginRegistry
     from .core.sandbox.server import Sandbox
+    from .core.waiting import WaitProgress
 
 # Heavy modules (requests, marshmallow, plugins) are imported inside the commands
 # that need them, so `cancelkit --help` starts fast.
 
 EXIT_BY_OUTCOME = {"cancelled": 0, "accepted": 0, "rejected": 1, "partial": 1, "unknown": 3}
+#: ``send --wait`` gave up at ``--wait-timeout`` while the cancel was still pending: not
+#: 0, which would tell a script it is done, nor 3, which means "may not have been
+#: applied, check before resending"; this one is known to be accepted, and unfinished.
+EXIT_PENDING = 5
+#: A bug in cancelkit or a plugin. sysexits' EX_SOFTWARE: distinct from 3 (unknown
+#: outcome), so a script never reads a crash as something the platform said.
+EXIT_INTERNAL = 70
+#: Ctrl-C: 128 + SIGINT, what shells, make and CI runners read as "interrupted".
+EXIT_INTERRUPTED = 130
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _reports_errors(command: F) -> F:
-    """Turn cancelkit errors into a one-line message and the documented exit code."""
+    """Turn errors into a message on stderr and the documented exit code.
+
+    Under the command's ``--json``, the message is one JSON error object instead
+    (:func:`_fail`), so a script reads errors the way it reads results.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
         try:
             return command(*args, **kwargs)
         except CancelkitError as error:
-            for line in _error_lines(error):
-                click.echo(f"error: {line}", err=True)
-            sys.exit(error.exit_code)
+            errors = error.errors if isinstance(error, InvalidRequestError) else []
+            _fail(
+                type(error).__name__,
+                error.exit_code,
+                str(error),
+                as_json,
+                errors=errors,
+                text=[f"error: {line}" for line in _error_lines(error)],
+            )
+        except KeyboardInterrupt:
+            _fail("Interrupted", EXIT_INTERRUPTED, "interrupted (Ctrl-C)", as_json)
         except Exception as error:
             if os.environ.get("CANCELKIT_DEBUG"):
                 raise
-            click.echo(
-                f"internal error: {type(error).__name__}: {error} "
-                "(set CANCELKIT_DEBUG=1 for the traceback)",
-                err=True,
-            )
-            sys.exit(3)
+            _internal_error(error, as_json)
 
     return cast(F, wrapper)
 
@@ -62,6 +85,94 @@ def _error_lines(error: CancelkitError) -> list[str]:
     if isinstance(error, InvalidRequestError):
         return [str(e) for e in error.errors]
     return [str(error)]
+
+
+def _fail(
+    kind: str,
+    exit_code: int,
+    message: str,
+    as_json: bool,
+    *,
+    errors: list[FieldError] | tuple[FieldError, ...] = (),
+    text: list[str] | None = None,
+    **extra: Any,
+) -> NoReturn:
+    """Report a failure on stderr and exit with ``exit_code``.
+
+    As text: the ``text`` lines (default ``message``). Under ``--json``: one line,
+    ``{"error": {"kind", "exit_code", "message", "errors": [{"field", "message"}],
+    ...extra}}``; ``kind`` is the exception's class name (``InvalidRequestError``,
+    ``ConfigurationError``...), or ``Interrupted``, ``WaitTimeout``, ``InternalError``.
+    """
+    if as_json:
+        from .core import jsonutil
+
+        body = {
+            "kind": kind,
+            "exit_code": exit_code,
+            "message": message,
+            "errors": [{"field": e.path, "message": e.message} for e in errors],
+            **extra,
+        }
+        click.echo(jsonutil.dumps({"error": body}), err=True)
+    else:
+        for line in text if text is not None else [message]:
+            click.echo(line, err=True)
+    sys.exit(exit_code)
+
+
+def _internal_error(error: Exception, as_json: bool) -> NoReturn:
+    """A bug: say so, where it was raised, how to see the traceback and where to report."""
+    where = _raised_in(error)
+    report = (
+        "this is a bug in cancelkit or a plugin, not a problem with your input: run the "
+        "command again with CANCELKIT_DEBUG=1 to see the traceback, and report it with "
+        f"the command you ran to {_report_to(where)}"
+    )
+    lines = [f"internal error: {type(error).__name__}: {error} (raised in {where})", report]
+    info = click.get_current_context(silent=True)
+    if info is not None and info.info_name == "send":  # never lose a cancel: say what to do
+        lines.append(
+            "note: if the cancellation had already gone out, it was NOT resent; check its "
+            "outcome (cancelkit status, or on the platform) before sending it again"
+        )
+    _fail(
+        "InternalError",
+        EXIT_INTERNAL,
+        f"{type(error).__name__}: {error}",
+        as_json,
+        text=lines,
+        exception=type(error).__name__,
+        module=where,
+        report=" ".join(lines[1:]),
+    )
+
+
+def _raised_in(error: BaseException) -> str:
+    """The module of the innermost frame that raised ``error``."""
+    module = "?"
+    trace = error.__traceback__
+    while trace is not None:
+        module = str(trace.tb_frame.f_globals.get("__name__", module))
+        trace = trace.tb_next
+    return module
+
+
+def _report_to(module: str) -> str:
+    """Who to report a bug raised in ``module`` to (the package's issue tracker if known)."""
+    if module.split(".")[0] != "cancelkit":
+        return f"the authors of the package that provides {module}"
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = metadata("cancelkit").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        urls = []
+    for entry in urls:
+        label, _, url = str(entry).partition(",")
+        if label.strip().lower() in ("issues", "bug tracker", "bugs", "tracker"):
+            return url.strip()
+    return "the cancelkit maintainers"
 
 
 class _State:
@@ -78,7 +189,12 @@ class _State:
             self._registry = PluginRegistry()
         return self._registry
 
-    def client(self, config: dict[str, dict[str, str]] | None = None) -> Client:
+    def client(
+        self,
+        config: dict[str, dict[str, str]] | None = None,
+        *,
+        sleep: Callable[[float], None] | None = None,
+    ) -> Client:
         from .core.client import Client
 
         return Client(
@@ -86,12 +202,45 @@ class _State:
             config=config,
             config_path=self.config_path,
             profile=self.profile,
+            sleep=sleep or _sleep_now,
+            clock=_clock_now,
         )
 
 
 pass_state = click.make_pass_decorator(_State)
+
+
+def _complete_platforms(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Installed platform names for shell completion, each with its title.
+
+    Runs only when the shell asks (``_CANCELKIT_COMPLETE``), so the plugins load
+    then and never for ``cancelkit --help``. Completion must not break the shell:
+    a failure completes nothing.
+    """
+    from click.shell_completion import CompletionItem
+
+    from .core.registry import PluginRegistry
+
+    try:
+        adapters = PluginRegistry().platforms()
+    except Exception:
+        return []
+    return [
+        CompletionItem(name, help=adapter.title)
+        for name, adapter in sorted(adapters.items())
+        if name.startswith(incomplete)
+    ]
+
+
 platform_option = click.option(
-    "-p", "--platform", required=True, metavar="NAME", help="Platform plugin, e.g. mirakl."
+    "-p",
+    "--platform",
+    required=True,
+    metavar="NAME",
+    help="Platform plugin, e.g. mirakl.",
+    shell_complete=_complete_platforms,
 )
 request_argument = click.argument("request_file", metavar="FILE|-", type=click.File("rb"))
 
@@ -185,16 +334,32 @@ def register_plugin_commands(registry: PluginRegistry, group: click.Group) -> No
 @click.option(
     "--profile", help="Profile in the config file (default $CANCELKIT_PROFILE or default)."
 )
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Show the HTTP exchange on stderr, secrets masked: -v request and status lines "
+    "with headers, -vv the bodies too.",
+)
 @click.version_option(package_name="cancelkit")
 @click.pass_context
-def main(ctx: click.Context, config_path: Path | None, profile: str | None) -> None:
+def main(ctx: click.Context, config_path: Path | None, profile: str | None, verbose: int) -> None:
     """Translate and send order-line cancellations to commerce platforms.
 
     \b
     Try it with no account, on the local sandbox:
-      cancelkit send --sandbox -p mirakl examples/mirakl.json
+      cancelkit example mirakl | cancelkit send --sandbox -p mirakl - --wait
+
+    \b
+    Shell completion (bash; zsh_source and fish_source likewise):
+      eval "$(_CANCELKIT_COMPLETE=bash_source cancelkit)"
     """
     ctx.obj = _State(config_path, profile)
+    if verbose:
+        from .core.logs import show_on_stderr
+
+        # Undone when the command ends, so a test runner's next command starts silent.
+        ctx.call_on_close(show_on_stderr(verbose, lambda text: click.echo(text, err=True)))
 
 
 @main.command()
@@ -258,23 +423,51 @@ def platforms(state: _State, as_json: bool) -> None:
 @main.command()
 @click.option("-p", "--platform", metavar="NAME", help="Also check this platform's needs.")
 @request_argument
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"valid", "platform", "errors"} as JSON.'
+)
 @pass_state
 @_reports_errors
-def validate(state: _State, platform: str | None, request_file: Any) -> None:
+def validate(state: _State, platform: str | None, request_file: Any, as_json: bool) -> None:
     """Check a canonical request (FILE, or - for stdin); sends nothing.
+
+    Reports every problem at once: the schema's, then the platform's (-p) for
+    whatever the schema leaves checkable. Exit 2 when there is any.
 
     \b
     Example:
-      cancelkit validate -p mirakl examples/mirakl.json
+      cancelkit example mirakl | cancelkit validate -p mirakl -
     """
-    from .core.schemas import load_request
+    from .core.problems import request_problems
 
-    data = _read_json(request_file)
+    check = None
     if platform:
-        state.client().prepare(data, platform)
-    else:
-        load_request(data)
-    click.echo(f"ok: valid{' for ' + platform if platform else ''}")
+        state.registry.platform(platform)  # an unknown platform is a usage error, not a problem
+        client = state.client()
+
+        def check(request: Any) -> object:
+            return client.prepare(request, platform)
+
+    try:
+        problems = request_problems(_read_json(request_file), check)
+    except InvalidRequestError as error:  # not JSON at all: nothing more to check
+        problems = error.errors
+    target = f" for {platform}" if platform else ""
+    if as_json:
+        from .core import jsonutil
+
+        report = {
+            "valid": not problems,
+            "platform": platform,
+            "errors": [{"field": p.path, "message": p.message} for p in problems],
+        }
+        click.echo(jsonutil.dumps(report, indent=2))
+        sys.exit(InvalidRequestError.exit_code if problems else 0)
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        lines = [f"error: {p}" for p in problems] + [f"invalid{target}: {count}; nothing was sent"]
+        _fail("InvalidRequestError", InvalidRequestError.exit_code, "", False, text=lines)
+    click.echo(f"ok: valid{target}")
 
 
 @main.command()
@@ -297,7 +490,7 @@ def translate(state: _State, platform: str, request_file: Any, fmt: str) -> None
 
     \b
     Example:
-      cancelkit translate -p mirakl examples/mirakl.json --format curl
+      cancelkit example mirakl | cancelkit translate -p mirakl - --format curl
     """
     from .core.http import render
 
@@ -317,9 +510,25 @@ def translate(state: _State, platform: str, request_file: Any, fmt: str) -> None
     help="With --sandbox: inject this fault into the next call (repeatable).",
 )
 @click.option("--dry-run", is_flag=True, help="Validate and show the call; send nothing.")
-@click.option("--wait", is_flag=True, help="Poll the status of an accepted request until final.")
-@click.option("--wait-timeout", type=float, default=600.0, show_default=True, help="Seconds.")
-@click.option("--json", "as_json", is_flag=True, help="Print the canonical result as JSON.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Print the accepted result, then poll its status until final (progress on stderr).",
+)
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Seconds; still pending then: exit 5.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the canonical result as JSON (with --wait: JSON Lines, accepted first).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr while waiting.")
 @pass_state
 @_reports_errors
 def send(
@@ -332,21 +541,25 @@ def send(
     wait: bool,
     wait_timeout: float,
     as_json: bool,
+    quiet: bool,
 ) -> None:
     """Send a cancellation and print the canonical result.
 
     Never resent when the outcome is unknown (exit 3): the message says how to
-    find out what happened.
+    find out what happened. With --wait, the accepted result (and its tracking
+    id) is printed before waiting; Ctrl-C then stops waiting only (exit 130) and
+    says how to follow up.
 
     \b
     Example:
-      cancelkit send --sandbox -p mirakl examples/mirakl.json --wait
+      cancelkit example mirakl | cancelkit send --sandbox -p mirakl - --wait
     """
     data = _read_json(request_file)
     if faults and not sandbox:
         raise InvalidRequestError(FieldError("--sandbox-fault", "needs --sandbox"))
+    report = _WaitReport(quiet=quiet, live=_stderr_is_terminal())
     with _maybe_sandbox(state, sandbox) as config:
-        client = state.client(config)
+        client = state.client(config, sleep=report.sleep)
         if dry_run:
             from .core.http import render
 
@@ -355,14 +568,23 @@ def send(
         for kind in faults:
             assert _active_sandbox is not None
             _inject(_active_sandbox, client, kind, platform)
-        result = client.send(data, platform)
-        if wait and result.outcome == "accepted":
-            if not as_json:
-                _print_result(result)
-            result = client.wait(result, timeout=wait_timeout)
+        try:
+            result = client.send(data, platform)
+        except KeyboardInterrupt:
+            _fail(
+                "Interrupted",
+                EXIT_INTERRUPTED,
+                f"interrupted while sending to {platform}: the cancellation may or may not "
+                f"have reached it, and it was NOT resent; check the order on {platform} "
+                "before sending it again",
+                as_json,
+            )
+        if wait and result.outcome == "accepted" and result.tracking_id:
+            follow_up = _status_command(state, platform, result.tracking_id, sandbox)
+            result = _wait(client, result, wait_timeout, report, as_json, follow_up)
         if sandbox and result.outcome in ("rejected", "partial"):
             click.echo(_sandbox_reset_hint(), err=True)
-        _finish(result, as_json)
+        _finish(result, as_json, one_line=wait)
 
 
 @main.command()
@@ -383,10 +605,52 @@ def status(state: _State, platform: str, tracking_id: str, sandbox: bool, as_jso
         _finish(state.client(config).status(platform, tracking_id), as_json)
 
 
+@main.command("example")
+@click.argument("platform", required=False, shell_complete=_complete_platforms)
+@pass_state
+@_reports_errors
+def example_command(state: _State, platform: str | None) -> None:
+    """Print an example canonical request for PLATFORM (without one: list them).
+
+    Each example cancels lines of the sandbox's seeded demo orders; pipe it into
+    any command that reads a request (its FILE argument is then -).
+
+    \b
+    Example:
+      cancelkit example mirakl | cancelkit send --sandbox -p mirakl -
+      cancelkit example carriyo > request.json
+    """
+    from .core import jsonutil  # simplejson loads only when JSON is read or written
+
+    registry = state.registry
+    installed = registry.platforms()
+    known_broken = len(registry.broken)
+    examples = {name: request for name, request in registry.examples().items() if name in installed}
+    for broken in registry.broken[known_broken:]:  # plugins whose examples failed
+        click.echo(f"warning: plugin {broken.name} gives no examples: {broken.error}", err=True)
+    if platform is None:
+        for name in sorted(examples):
+            click.echo(name)
+        return
+    registry.platform(platform)  # an unknown platform: exit 2, listing the known ones
+    if platform not in examples:
+        having = ", ".join(sorted(examples)) or "none"
+        raise InvalidRequestError(
+            FieldError("platform", f"{platform} ships no example request; examples: {having}")
+        )
+    click.echo(jsonutil.dumps(examples[platform], indent=2))
+
+
 @main.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address.")
-@click.option("--port", default=8470, show_default=True, type=int, help="0 picks a free port.")
-@click.option("--reset", is_flag=True, help="Start from the seeded demo orders.")
+@click.option(
+    "--port", default=8470, show_default=True, type=int, help="0 picks a free port (printed)."
+)
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="Restore the seeded demo orders in the state file, then exit (serves nothing).",
+)
 @pass_state
 @_reports_errors
 def sandbox_command(state: _State, host: str, port: int, reset: bool) -> None:
@@ -394,18 +658,35 @@ def sandbox_command(state: _State, host: str, port: int, reset: bool) -> None:
 
     State is kept in $CANCELKIT_SANDBOX_STATE (default
     ~/.cache/cancelkit/sandbox-state.json), shared with send/status --sandbox.
+    On start it prints the port it bound and the `export CANCELKIT_...` lines that
+    point cancelkit in another shell at it (URLs, the sandbox's own demo
+    credentials, poll intervals). --reset restores the seeded demo orders and
+    exits; a running sandbox sees them at its next request.
+
+    \b
+    Control endpoints (JSON in and out):
+      POST /_sandbox/reset   seeded orders back, faults cleared, clock reset
+      POST /_sandbox/faults  {"kind": "429", "platform": "mirakl",
+                              "count": 1, "retry_after": 1}: the next
+                              matching calls fail that way
+      POST /_sandbox/clock   {"advance": 60}: move the sandbox clock on,
+                              so pending actions finish sooner
+      GET  /_sandbox         every platform's settings, the fault kinds
 
     \b
     Example:
       cancelkit sandbox --port 8470
-      CANCELKIT_MIRAKL_BASE_URL=http://127.0.0.1:8470/mirakl/api ...
+      cancelkit sandbox --reset
+      curl -X POST localhost:8470/_sandbox/clock -d '{"advance": 60}'
     """
     from .core.sandbox.server import Sandbox
     from .core.sandbox.state import StateFile
 
     path = sandbox_state_path()
-    if reset:  # before anything loads it: the way out of a corrupt state file
+    if reset:  # never loads the file: the way out of a corrupt state file
         StateFile(path).remove()
+        click.echo(f"sandbox state reset to the seeded demo orders ({path})")
+        return
     box = Sandbox(
         state.registry.emulators(),
         host=host,
@@ -413,15 +694,45 @@ def sandbox_command(state: _State, host: str, port: int, reset: bool) -> None:
         state_path=path,
         log=lambda line: click.echo(line),
     )
-    click.echo(f"cancelkit sandbox on http://{host}:{port} (state: {path}); Ctrl-C stops it")
-    for platform in box.emulators:
-        click.echo(f"  {platform}: http://{host}:{port}/{platform}/")
+    bound = False
+
+    def announce() -> None:
+        nonlocal bound
+        bound = True
+        _announce_sandbox(box, state.registry, path)
+
     # SIGTERM stops it like Ctrl-C does, so the state is saved either way.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        box.serve_forever()
+        box.serve_forever(ready=announce)
     except KeyboardInterrupt:
         click.echo("stopped")
+    except OSError as error:
+        if bound:
+            raise
+        raise InvalidRequestError(
+            FieldError("--port", f"cannot serve on {host}:{port}: {error.strerror or error}")
+        ) from None
+
+
+def _announce_sandbox(box: Sandbox, registry: PluginRegistry, path: Path) -> None:
+    """What a person needs once the sandbox listens: where, and how to point clients at it."""
+    from .core.sandbox.environment import client_environment, export_lines
+
+    click.echo(f"cancelkit sandbox on {box.url} (state: {path}); Ctrl-C stops it")
+    for platform in box.emulators:
+        click.echo(f"  {platform}: {box.base_url(platform)}/")
+    click.echo(
+        "# To point cancelkit at it from another shell, paste these lines (the\n"
+        "# credentials are the sandbox's own demo values, not real ones):"
+    )
+    for line in export_lines(client_environment(box, registry.platforms())):
+        click.echo(line)
+    click.echo(
+        "# then: cancelkit example mirakl | cancelkit send -p mirakl - --wait\n"
+        f"# control: POST {box.url}/_sandbox/reset | /_sandbox/faults | /_sandbox/clock"
+        " (cancelkit sandbox --help)"
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -494,6 +805,196 @@ def _cassettes(argv: list[str]) -> int:
 # -- helpers ------------------------------------------------------------------
 _active_sandbox: Sandbox | None = None
 
+# The commands' sleep and clock, looked up at each call: tests replace them
+# (monkeypatch cancelkit.cli._sleep / _clock) so that waits take no real time.
+_sleep: Callable[[float], None] = time.sleep
+_clock: Callable[[], float] = time.monotonic
+
+
+def _sleep_now(seconds: float) -> None:
+    _sleep(seconds)
+
+
+def _clock_now() -> float:
+    return _clock()
+
+
+def _stderr_is_terminal() -> bool:
+    """True when stderr is a terminal that can redraw a line (not a file, pipe or dumb TERM)."""
+    try:
+        return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
+
+
+def _status_command(state: _State, platform: str, tracking_id: str, sandbox: bool) -> str:
+    """The exact ``cancelkit status`` command that follows up this cancel, shell-quoted."""
+    import shlex
+
+    words = ["cancelkit"]
+    if state.config_path is not None:
+        words += ["--config", str(state.config_path)]
+    if state.profile:
+        words += ["--profile", state.profile]
+    words += ["status", "-p", platform, *(["--sandbox"] if sandbox else []), tracking_id]
+    return shlex.join(words)
+
+
+def _wait(
+    client: Client,
+    accepted: CancelResult,
+    timeout: float,
+    report: _WaitReport,
+    as_json: bool,
+    follow_up: str,
+) -> CancelResult:
+    """``send --wait``: show the accepted result, wait, and return the final one.
+
+    The accepted result (with its tracking id) is out before the first pause, so
+    neither Ctrl-C nor a timeout can lose it; both end the command here, saying
+    that the cancel was sent and how to follow it up.
+    """
+    _show(accepted, as_json, one_line=True)
+    sent = (
+        f"the cancellation WAS sent and {accepted.platform} accepted it "
+        f"(tracking id {accepted.tracking_id})"
+    )
+    extra: dict[str, Any] = {"tracking_id": accepted.tracking_id, "follow_up": follow_up}
+    try:
+        final = client.wait(accepted, timeout=timeout, on_progress=report)
+    except KeyboardInterrupt:
+        report.close()
+        message = f"interrupted: stopped waiting, but {sent}; it may still complete"
+        lines = [message, f"follow up with: {follow_up}"]
+        _fail("Interrupted", EXIT_INTERRUPTED, message, as_json, text=lines, **extra)
+    report.close()
+    if final.outcome != "accepted":
+        return final
+    if as_json and final != accepted:  # the last line is always the latest state
+        _show(final, as_json, one_line=True)
+    polls = report.last.polls if report.last is not None else 0
+    waited = report.last.elapsed if report.last is not None else 0.0
+    message = (
+        f"gave up waiting after {_duration(waited)} and {polls} poll{'' if polls == 1 else 's'} "
+        f"(--wait-timeout {_duration(timeout)}): {sent}, but it is still pending"
+    )
+    lines = [message, f"follow up with: {follow_up}"]
+    _fail("WaitTimeout", EXIT_PENDING, message, as_json, text=lines, **extra)
+
+
+class _WaitReport:
+    """Shows a wait's progress on stderr: the observer ``Client.wait`` calls.
+
+    On a terminal, one line redrawn in place, its countdown refreshed every second
+    (the client sleeps through :meth:`sleep`); elsewhere (a file, a pipe, CI), one
+    line per poll. Nothing with ``--quiet``. The library itself never prints.
+    """
+
+    def __init__(self, *, quiet: bool, live: bool):
+        self.quiet = quiet
+        self.live = live and not quiet
+        #: The last step the wait told (None before the first).
+        self.last: WaitProgress | None = None
+        self._told_at = 0.0  # our clock when `last` arrived
+        self._pause_ends: float | None = None
+        self._drawn = False
+
+    def __call__(self, progress: WaitProgress) -> None:
+        """Take one step of the wait (the ``on_progress`` observer)."""
+        self.last, self._told_at = progress, _clock()
+        pausing = progress.step in ("sleeping", "held_back")
+        self._pause_ends = self._told_at + progress.seconds if pausing else None
+        if self.quiet or progress.step in ("gave_up", "polled"):
+            return  # a pause follows a poll at once; giving up is the caller's to say
+        if self.live:
+            self._draw()
+        elif pausing:  # one line per poll: each pause follows a poll (or the send)
+            click.echo(_progress_line(progress, progress.seconds, progress.elapsed), err=True)
+
+    def sleep(self, seconds: float) -> None:
+        """The client's sleep; on a terminal, in steps of a second that redraw the line."""
+        if not self.live or self._pause_ends is None:
+            _sleep(seconds)
+            return
+        end = _clock() + seconds
+        while (left := end - _clock()) > 0:
+            _sleep(min(left, 1.0))
+            self._draw()
+
+    def close(self) -> None:
+        """Replace the live line by a summary, so what follows starts on its own line."""
+        if self._drawn and self.last is not None:
+            polls = self.last.polls
+            waited = self.last.elapsed + _clock() - self._told_at
+            summary = f"waited {_duration(waited)} ({polls} poll{'' if polls == 1 else 's'})"
+            click.echo(f"\r\x1b[K{summary}", err=True)
+        self._drawn = False
+
+    def _draw(self) -> None:
+        if self.last is None:
+            return
+        now = _clock()
+        left = max((self._pause_ends or now) - now, 0.0)
+        elapsed = self.last.elapsed + now - self._told_at
+        line = _progress_line(self.last, left, elapsed, compact=True)
+        width = _stderr_columns() - 1  # a wrapped line cannot be redrawn in place
+        click.echo(f"\r\x1b[K{line[:width]}", err=True, nl=False)
+        self._drawn = True
+
+
+def _stderr_columns() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+def _progress_line(
+    progress: WaitProgress, next_in: float, elapsed: float, *, compact: bool = False
+) -> str:
+    """What the wait waits for, what it last heard, when it polls next, how long so far.
+
+    ``compact`` fits a terminal's live line: the tracking id shortened (the accepted
+    result above shows it whole), shorter words, no timeout.
+    """
+    tracking = progress.tracking_id
+    if compact and len(tracking) > 12:
+        tracking = tracking[:8] + "..."
+    what = (
+        f"waiting: {progress.platform} {tracking}"
+        if compact
+        else (f"waiting for {progress.platform} to finish {progress.tracking_id}")
+    )
+    so_far = f"{_duration(elapsed)} so far"
+    if not compact:
+        so_far += f", gives up at {_duration(progress.timeout)}"
+    if progress.step == "held_back":
+        held = f"{progress.platform} holds the next call back (Retry-After or its rate limit)"
+        return f"{what}: {held}, {_duration(next_in)} left; {so_far}"
+    polls = progress.polls
+    counted = f"{polls} poll{'' if polls == 1 else 's'}"
+    if polls == 0:
+        state = "accepted"
+    elif progress.result.outcome == "accepted":
+        state = f"pending ({counted})" if compact else f"still pending after {counted}"
+    else:  # a poll the platform rate limited: the wait goes on after Retry-After
+        state = "rate limited" if compact else "the last status poll was rate limited"
+    after = " (Retry-After)" if progress.why == "Retry-After" else ""
+    which = "first" if polls == 0 else "next"
+    return f"{what}: {state}; {which} poll in {_duration(next_in)}{after}; {so_far}"
+
+
+def _duration(seconds: float) -> str:
+    """``2.5 s``, ``42 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s".replace(".0 s", " s")
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min" + (f" {whole % 60:02d} s" if whole % 60 else "")
+    return f"{whole // 3600} h" + (f" {whole % 3600 // 60:02d} min" if whole % 3600 >= 60 else "")
+
 
 def sandbox_state_path() -> Path:
     """Where ``--sandbox`` keeps emulator state between commands."""
@@ -534,7 +1035,7 @@ def _sandbox_reset_hint() -> str:
     return (
         f"note: the sandbox keeps its demo orders between runs (in {sandbox_state_path()}); "
         "if their stock is used up, start again from the seeded orders with "
-        "`cancelkit sandbox --reset` (then Ctrl-C) or by deleting that file."
+        "`cancelkit sandbox --reset` or by deleting that file."
     )
 
 
@@ -552,29 +1053,46 @@ def _read_json(stream: Any) -> Any:
 
 
 def _print_result(result: CancelResult) -> None:
+    """The result for people: outcome, each line with its own errors, then the rest."""
     tracking = f"  tracking id {result.tracking_id}" if result.tracking_id else ""
     http = f"  (HTTP {result.http_status})" if result.http_status else ""
     click.echo(f"{result.outcome}  {result.platform}{tracking}{http}")
+    shown = set()
     for line in result.lines:
         click.echo(f"  line {line.line_id}  quantity {line.quantity}  {line.status}")
+        for error in line.errors:
+            click.echo(f"    {_error_text(error)}")
+            shown.add(error)
     for error in result.errors:
-        where = f" [{error.field}]" if error.field else ""
-        click.echo(f"  error {error.code or ''}{where}: {error.message}")
+        if error not in shown:  # platforms may list a line's errors at the top as well
+            click.echo(f"  {_error_text(error)}")
     for warning in result.warnings:
         click.echo(f"  warning: {warning}")
     if result.message:
         click.echo(result.message)
 
 
-def _finish(result: CancelResult, as_json: bool) -> None:
+def _error_text(error: ResultError) -> str:
+    code = f" {error.code}" if error.code else ""
+    where = f" [{error.field}]" if error.field else ""
+    again = " (nothing was applied; the same cancel may succeed later)" if error.retryable else ""
+    return f"error{code}{where}: {error.message}{again}"
+
+
+def _finish(result: CancelResult, as_json: bool, *, one_line: bool = False) -> NoReturn:
+    """Print the result (``one_line``: one JSON line, as ``--wait`` streams) and exit."""
+    _show(result, as_json, one_line=one_line)
+    sys.exit(EXIT_BY_OUTCOME[result.outcome])
+
+
+def _show(result: CancelResult, as_json: bool, *, one_line: bool = False) -> None:
     from .core import jsonutil  # simplejson loads only when JSON is read or written
     from .core.schemas import dump_result
 
     if as_json:
-        click.echo(jsonutil.dumps(dump_result(result), indent=2))
+        click.echo(jsonutil.dumps(dump_result(result), indent=None if one_line else 2))
     else:
         _print_result(result)
-    sys.exit(EXIT_BY_OUTCOME[result.outcome])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -85,9 +85,7 @@ def bytecode_cached_env(cache_dir: str) -> dict[str, str]:
 
 def wall(argv: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(
-        argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-    )
+    subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return time.perf_counter() - start
 
 

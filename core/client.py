@@ -12,7 +12,9 @@ before it leaves (see :mod:`cancelkit.core.secrets`).
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FieldError, InvalidRequestError, PluginError
-from . import answers
+from . import answers, logs
 from .adapter import PlatformAdapter
 from .auth import mask_repr
 from .config import Settings, load_settings
@@ -32,6 +34,7 @@ from .registry import PluginRegistry
 from .sandbox.isolation import SANDBOX_READ_TIMEOUT, SandboxConfig
 from .schemas import load_request
 from .secrets import Scrubber, install_log_filter
+from .waiting import WaitObserver, WaitProgress, WaitStep, keep_lines
 
 if TYPE_CHECKING:
     from .sending import RetryPolicy, Sender
@@ -73,6 +76,8 @@ class Client:
         self.policy = policy
         self._sleep = sleep
         self._clock = clock
+        #: Per thread, what a wait in progress wants to hear of a sender's pauses.
+        self._waiting = threading.local()
         self._senders: dict[str, Sender] = {}
         #: platform name -> its adapter and settings, resolved on first use.
         self._routes: dict[str, tuple[PlatformAdapter, Settings]] = {}
@@ -171,7 +176,8 @@ class Client:
                     return self._release(failed, lookup, adapter)
                 prepared = self._checked(adapter.complete(prepared, answer), adapter)
             call = self._translate(prepared, adapter, settings)
-            delivery = self._sender(adapter, settings).deliver(call)
+            sender = self._senders.get(adapter.name) or self._sender(adapter, settings)
+            delivery = sender.deliver(call)
             result = answers.send_result(self._hooks, prepared, adapter, delivery)
             warnings = tuple(adapter.warnings(prepared))
             if warnings:
@@ -196,29 +202,72 @@ class Client:
             return self._release(result, call, adapter)
 
     def wait(
-        self, result: CancelResult, *, timeout: float = 600.0, interval: float | None = None
+        self,
+        result: CancelResult,
+        *,
+        timeout: float = 600.0,
+        interval: float | None = None,
+        on_progress: WaitObserver | None = None,
     ) -> CancelResult:
         """Poll ``status`` until ``result`` is final or ``timeout`` seconds pass.
 
         Polls start every ``interval`` seconds (the platform's ``poll_interval``) and
-        stretch by the adapter's ``poll_backoff`` factor up to its ceiling.
+        stretch by the adapter's ``poll_backoff`` factor up to its ceiling. A poll the
+        platform rate limits (``unknown`` with ``retry_after``) does not end the wait:
+        the next one comes after ``Retry-After``. ``on_progress``, if given, is called
+        with a :class:`~cancelkit.core.waiting.WaitProgress` at each step (nothing is
+        printed). The result returned keeps the lines of ``result``, with their final
+        status (see :func:`~cancelkit.core.waiting.keep_lines`); its outcome is still
+        ``accepted`` when the timeout passed first.
         """
         if result.outcome != "accepted" or not result.tracking_id:
             return result
+        tracking_id = result.tracking_id
         with self._scrubbed():
             adapter, settings = self._route(result.platform)
             interval = interval or adapter.poll_interval(settings)
         factor, ceiling = adapter.poll_backoff()
-        deadline = self._clock() + timeout
-        current = result
-        while current.outcome == "accepted" and self._clock() + interval <= deadline:
-            self._sleep(interval)
-            current = self.status(result.platform, result.tracking_id)
+        start = self._clock()
+        deadline = start + timeout
+        current, polls, pause, reason = result, 0, interval, "poll interval"
+
+        def tell(step: WaitStep, seconds: float = 0.0, why: str = "") -> None:
+            if on_progress is not None:
+                on_progress(
+                    WaitProgress(
+                        step=step,
+                        platform=result.platform,
+                        tracking_id=tracking_id,
+                        elapsed=self._clock() - start,
+                        polls=polls,
+                        timeout=timeout,
+                        result=current,
+                        seconds=seconds,
+                        why=why,
+                    )
+                )
+
+        while _still_waiting(current):
+            if self._clock() + pause > deadline:
+                tell("gave_up")
+                break
+            tell("sleeping", pause, reason)
+            self._sleep(pause)
+            self._waiting.held_back = lambda seconds: tell("held_back", seconds, "rate limit")
+            try:
+                current = self.status(result.platform, tracking_id)
+            finally:
+                self._waiting.held_back = None
+            polls += 1
+            tell("polled")
             interval = min(interval * factor, max(ceiling, interval))
             # After the first poll, no faster than the platform allows (the status
             # pacer would hold the call back anyway; this keeps the deadline honest).
             interval = max(interval, adapter.capabilities.status_interval or 0.0)
-        return current
+            pause, reason = interval, "poll interval"
+            if current.outcome == "unknown" and (current.retry_after or 0.0) > interval:
+                pause, reason = current.retry_after or 0.0, "Retry-After"
+        return keep_lines(result, current)
 
     def close(self) -> None:
         """Close every HTTP session this client opened."""
@@ -271,12 +320,22 @@ class Client:
     def _release(
         self, result: CancelResult, call: HttpCall, adapter: PlatformAdapter
     ) -> CancelResult:
-        """Scrub the result, show it to observers, hand it back."""
+        """Scrub the result, log it, show it to observers, hand it back."""
         result = self.scrubber.scrub_value(result)
+        platform_log = logging.getLogger(logs.PLATFORM_LOGGER_PREFIX + adapter.name)
+        if platform_log.isEnabledFor(logging.INFO):  # off by default: no call, no work
+            logs.log_result(result)
         self._hooks.cancelkit_after_result(
             result=result, call=self.scrubber.scrub_value(call), adapter=adapter
         )
         return result
+
+    def _sender_sleep(self, seconds: float) -> None:
+        """A sender's pause (Retry-After, a rate limit), told to a wait in progress."""
+        held_back = getattr(self._waiting, "held_back", None)
+        if held_back is not None:
+            held_back(seconds)
+        self._sleep(seconds)
 
     def _sender(self, adapter: PlatformAdapter, settings: Settings) -> Sender:
         """The sender for this platform (its session and token reused call after call)."""
@@ -288,7 +347,10 @@ class Client:
             from .wire import GuardedSession
 
             session = GuardedSession(
-                loopback_only=self.sandbox, user_agent=f"cancelkit/{version('cancelkit')}"
+                loopback_only=self.sandbox,
+                user_agent=f"cancelkit/{version('cancelkit')}",
+                platform=adapter.name,  # the exchange is logged, masked by our scrubber
+                scrubber=self.scrubber,
             )
             self._senders[key] = Sender(
                 adapter,
@@ -299,7 +361,7 @@ class Client:
                 timeout=_timeout(settings),
                 policy=self.policy or RetryPolicy(),
                 scrubber=self.scrubber,
-                sleep=self._sleep,
+                sleep=self._sender_sleep,
                 clock=self._clock,
             )
         return self._senders[key]
@@ -314,6 +376,16 @@ def _check_tracking_id(tracking_id: str) -> None:
     )
     if problem:
         raise InvalidRequestError(FieldError("tracking_id", problem))
+
+
+def _still_waiting(result: CancelResult) -> bool:
+    """True while a wait should poll again: still pending, or a poll was rate limited.
+
+    A status poll only reads, so asking again after ``Retry-After`` is always safe.
+    """
+    return result.outcome == "accepted" or (
+        result.outcome == "unknown" and result.retry_after is not None
+    )
 
 
 def _timeout(settings: Settings) -> tuple[float, float]:

@@ -290,6 +290,7 @@ class _ResultErrorSchema(Schema):
     code = fields.String(allow_none=True)
     message = fields.String()
     field = fields.String(allow_none=True)
+    retryable = fields.Boolean()
 
 
 class _LineResultSchema(Schema):

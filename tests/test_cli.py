@@ -133,6 +133,7 @@ def test_rejected_exits_1(tmp_path: Path) -> None:
 
 
 def test_failed_action_exits_1_with_its_code() -> None:
+    # --wait --json prints JSON Lines: the accepted result first, the final one last.
     sent = json.loads(
         run(
             "send",
@@ -142,7 +143,7 @@ def test_failed_action_exits_1_with_its_code() -> None:
             str(ROOT / "examples" / "mirakl-shipped.json"),
             "--json",
             "--wait",
-        ).stdout
+        ).stdout.splitlines()[-1]
     )
     assert sent["outcome"] == "rejected"
     assert sent["errors"][0]["code"] == "ORDER_IN_WRONG_STATE"
@@ -214,13 +215,15 @@ def _platform_of(example: Path) -> str:
 def test_every_example_works_with_send_sandbox(path: Path) -> None:
     platform = _platform_of(path)
     result = run("send", "--sandbox", "--wait", "-p", platform, str(path), "--json")
-    outcome = json.loads(result.stdout)["outcome"]
+    outcome = json.loads(result.stdout.splitlines()[-1])["outcome"]  # JSON Lines: final last
     expected = "rejected" if "shipped" in path.stem else "cancelled"
     assert outcome == expected, result.output
     assert result.exit_code == (1 if expected == "rejected" else 0)
 
 
-def test_an_unexpected_error_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unexpected_error_says_it_is_a_bug_and_exits_70(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from cancelkit.core.client import Client
 
     def explode(self, *args, **kwargs):
@@ -228,8 +231,9 @@ def test_an_unexpected_error_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(Client, "translate", explode)
     result = run("translate", "-p", "mirakl", EXAMPLE)
-    assert result.exit_code == 3
+    assert result.exit_code == 70  # not 3: a crash is not an unknown outcome
     assert "internal error: RuntimeError: boom" in result.output
+    assert "CANCELKIT_DEBUG=1" in result.output
     assert "Traceback" not in result.output
 
 

@@ -65,6 +65,7 @@ def test_429_retries_are_bounded(logged, sleeps, example) -> None:
         1.0,
     )
     assert result.retryable  # nothing was cancelled; the same cancel may go out later
+    assert result.to_dict()["errors"][0]["retryable"] is True  # and the JSON says so
     assert len(cancels(lines)) == RetryPolicy().max_retries + 1
     assert sleeps.calls == [1.0] * RetryPolicy().max_retries
 
