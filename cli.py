@@ -421,7 +421,13 @@ def platforms(state: _State, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("-p", "--platform", metavar="NAME", help="Also check this platform's needs.")
+@click.option(
+    "-p",
+    "--platform",
+    metavar="NAME",
+    help="Also check this platform's needs.",
+    shell_complete=_complete_platforms,
+)
 @request_argument
 @click.option(
     "--json", "as_json", is_flag=True, help='Print {"valid", "platform", "errors"} as JSON.'

@@ -211,7 +211,7 @@ def _complete(args: list[str], incomplete: str) -> list[str]:
     return [item.value for item in completion.get_completions(args, incomplete)]
 
 
-@pytest.mark.parametrize("command", ["send", "translate", "status"])
+@pytest.mark.parametrize("command", ["send", "translate", "status", "validate"])
 def test_dash_p_completes_the_installed_platforms(command: str) -> None:
     assert _complete([command, "-p"], "") == PLATFORMS
     assert _complete([command, "--platform"], "sales") == ["salesforce", "salesforce-flow"]
