@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -708,6 +707,8 @@ def sandbox_command(state: _State, host: str, port: int, reset: bool) -> None:
         _announce_sandbox(box, state.registry, path)
 
     # SIGTERM stops it like Ctrl-C does, so the state is saved either way.
+    import signal  # only the serving sandbox handles signals (saves --help ~1 ms)
+
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         box.serve_forever(ready=announce)

@@ -8,7 +8,7 @@ it maps to, so the command line and the library can never disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class CancelkitError(Exception):
@@ -17,9 +17,12 @@ class CancelkitError(Exception):
     exit_code = 3
 
 
-@dataclass(frozen=True)
-class FieldError:
-    """One problem with one field of the input: ``lines[1].quantity: must be > 0``."""
+class FieldError(NamedTuple):
+    """One problem with one field of the input: ``lines[1].quantity: must be > 0``.
+
+    A named tuple (immutable, hashable, compared by value): errors are imported by
+    every command, and a dataclass would load ``dataclasses`` for ``--help`` too.
+    """
 
     path: str
     message: str
