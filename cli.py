@@ -3,13 +3,15 @@
 Exit codes: 0 cancelled/accepted/ok, 1 rejected or partial, 2 bad input or
 usage, 3 unknown outcome or transport failure, 4 configuration or authentication,
 5 still pending: accepted, but not final when ``--wait-timeout`` expired,
-70 internal error (a bug; EX_SOFTWARE in sysexits.h), 130 interrupted (Ctrl-C).
+70 internal error (a bug; EX_SOFTWARE in sysexits.h), 130 interrupted (Ctrl-C),
+141 stdout closed by its reader (`| head`).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +46,8 @@ EXIT_PENDING = 5
 EXIT_INTERNAL = 70
 #: Ctrl-C: 128 + SIGINT, what shells, make and CI runners read as "interrupted".
 EXIT_INTERRUPTED = 130
+#: stdout was closed by its reader (`| head`): 128 + SIGPIPE, as a shell reports it.
+EXIT_BROKEN_PIPE = 141
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,6 +76,11 @@ def _reports_errors(command: F) -> F:
             )
         except KeyboardInterrupt:
             _fail("Interrupted", EXIT_INTERRUPTED, "interrupted (Ctrl-C)", as_json)
+        except BrokenPipeError:
+            # The reader went away (`| head -n 1`): not a bug. What is still buffered
+            # goes nowhere, and the exit is the shell's for a closed pipe (128 + SIGPIPE).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as error:
             if os.environ.get("CANCELKIT_DEBUG"):
                 raise
@@ -147,14 +156,37 @@ def _internal_error(error: Exception, as_json: bool) -> NoReturn:
     )
 
 
+def _finite(param: click.Parameter, value: float) -> float:
+    """Refuse nan (FloatRange lets it through: every comparison with nan is false)."""
+    if value != value:
+        raise click.BadParameter("must be a number of seconds, not nan", param=param)
+    return value
+
+
 def _raised_in(error: BaseException) -> str:
-    """The module of the innermost frame that raised ``error``."""
-    module = "?"
+    """The module to blame for ``error``: the innermost frame of cancelkit or a plugin.
+
+    The very innermost frame is usually the standard library's, which is not where
+    the bug is; a frame of a module outside the standard library and site-packages'
+    dependencies (a plugin) or of cancelkit itself is.
+    """
+    innermost, ours = "?", None
     trace = error.__traceback__
     while trace is not None:
-        module = str(trace.tb_frame.f_globals.get("__name__", module))
+        module = str(trace.tb_frame.f_globals.get("__name__", "?"))
+        innermost = module
+        if module.partition(".")[0] not in _NOT_TO_BLAME:
+            ours = module
         trace = trace.tb_next
-    return module
+    return ours or innermost
+
+
+#: Modules whose frames are never the one to report: the interpreter's and the
+#: libraries cancelkit calls into.
+_NOT_TO_BLAME = frozenset(
+    {*sys.stdlib_module_names, "click", "requests", "urllib3", "pluggy", "marshmallow",
+     "simplejson", "jsonschema", "filelock", "__main__", "?"}
+)  # fmt: skip
 
 
 def _report_to(module: str) -> str:
@@ -522,7 +554,8 @@ def translate(state: _State, platform: str, request_file: Any, fmt: str) -> None
 )
 @click.option(
     "--wait-timeout",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=7 * 24 * 3600),
+    callback=lambda ctx, param, value: _finite(param, value),
     default=600.0,
     show_default=True,
     help="Seconds; still pending then: exit 5.",
@@ -647,9 +680,18 @@ def example_command(state: _State, platform: str | None) -> None:
 
 
 @main.command("sandbox")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address.")
 @click.option(
-    "--port", default=8470, show_default=True, type=int, help="0 picks a free port (printed)."
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Loopback address (only).",
+)
+@click.option(
+    "--port",
+    default=8470,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port (printed).",
 )
 @click.option(
     "--reset",
@@ -684,9 +726,17 @@ def sandbox_command(state: _State, host: str, port: int, reset: bool) -> None:
       cancelkit sandbox --reset
       curl -X POST localhost:8470/_sandbox/clock -d '{"advance": 60}'
     """
+    import ipaddress
+
     from .core.sandbox.server import Sandbox
     from .core.sandbox.state import StateFile
 
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:  # its demo credentials and control endpoints stay on this machine
+        raise InvalidRequestError(FieldError("--host", f"{host!r} is not a loopback address"))
     path = sandbox_state_path()
     if reset:  # never loads the file: the way out of a corrupt state file
         StateFile(path).remove()
@@ -1060,23 +1110,39 @@ def _read_json(stream: Any) -> Any:
 
 
 def _print_result(result: CancelResult) -> None:
-    """The result for people: outcome, each line with its own errors, then the rest."""
+    """The result for people: outcome, each line with its own errors, then the rest.
+
+    Every text here may come from the platform, so it goes through :func:`_say`.
+    """
     tracking = f"  tracking id {result.tracking_id}" if result.tracking_id else ""
     http = f"  (HTTP {result.http_status})" if result.http_status else ""
-    click.echo(f"{result.outcome}  {result.platform}{tracking}{http}")
+    _say(f"{result.outcome}  {result.platform}{tracking}{http}")
     shown = set()
     for line in result.lines:
-        click.echo(f"  line {line.line_id}  quantity {line.quantity}  {line.status}")
+        _say(f"  line {line.line_id}  quantity {line.quantity}  {line.status}")
         for error in line.errors:
-            click.echo(f"    {_error_text(error)}")
+            _say(f"    {_error_text(error)}")
             shown.add(error)
     for error in result.errors:
         if error not in shown:  # platforms may list a line's errors at the top as well
-            click.echo(f"  {_error_text(error)}")
+            _say(f"  {_error_text(error)}")
     for warning in result.warnings:
-        click.echo(f"  warning: {warning}")
+        _say(f"  warning: {warning}")
     if result.message:
-        click.echo(result.message)
+        _say(result.message)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _say(text: str) -> None:
+    """Echo a line for people, its control characters shown, not obeyed.
+
+    A platform's error text could otherwise move the cursor, clear the screen or
+    retitle the terminal (ESC sequences, a bare CR) and make ``rejected`` look
+    ``cancelled``; ``\x1b`` is printed as the four characters instead.
+    """
+    click.echo(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
 
 
 def _error_text(error: ResultError) -> str:

@@ -229,7 +229,11 @@ class Client:
         factor, ceiling = adapter.poll_backoff()
         start = self._clock()
         deadline = start + timeout
-        current, polls, pause, reason = result, 0, interval, "poll interval"
+        # ``known`` is the cancel's latest known state; ``current`` the latest poll's
+        # answer. A poll that could not be read ("status unavailable") says nothing
+        # about the cancel: it never replaces what is known, and is asked again.
+        known = current = result
+        polls, pause, reason = 0, interval, "poll interval"
 
         def tell(step: WaitStep, seconds: float = 0.0, why: str = "") -> None:
             if on_progress is not None:
@@ -247,7 +251,7 @@ class Client:
                     )
                 )
 
-        while _still_waiting(current):
+        while known.outcome == "accepted":
             if self._clock() + pause > deadline:
                 tell("gave_up")
                 break
@@ -259,6 +263,8 @@ class Client:
             finally:
                 self._waiting.held_back = None
             polls += 1
+            if current.outcome != "unknown":
+                known = current
             tell("polled")
             interval = min(interval * factor, max(ceiling, interval))
             # After the first poll, no faster than the platform allows (the status
@@ -267,7 +273,10 @@ class Client:
             pause, reason = interval, "poll interval"
             if current.outcome == "unknown" and (current.retry_after or 0.0) > interval:
                 pause, reason = current.retry_after or 0.0, "Retry-After"
-        return keep_lines(result, current)
+        final = keep_lines(result, known)
+        if current is not known and current.message:  # the last poll failed: say so
+            final = replace(final, warnings=(*final.warnings, f"last poll: {current.message}"))
+        return final
 
     def close(self) -> None:
         """Close every HTTP session this client opened."""
@@ -376,16 +385,6 @@ def _check_tracking_id(tracking_id: str) -> None:
     )
     if problem:
         raise InvalidRequestError(FieldError("tracking_id", problem))
-
-
-def _still_waiting(result: CancelResult) -> bool:
-    """True while a wait should poll again: still pending, or a poll was rate limited.
-
-    A status poll only reads, so asking again after ``Retry-After`` is always safe.
-    """
-    return result.outcome == "accepted" or (
-        result.outcome == "unknown" and result.retry_after is not None
-    )
 
 
 def _timeout(settings: Settings) -> tuple[float, float]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from .model import CancelRequest, CancelResult, LineResult, Outcome, ResultError, lines_with_status
 
 
@@ -107,7 +109,11 @@ def accepted_result(
         tracking_id=tracking_id,
         lines=lines_with_status(request, "pending"),
         http_status=http_status,
-        message=f"accepted; follow up with: cancelkit status -p {platform} {tracking_id}",
+        # The id comes from the platform: quoted, so a pasted command runs nothing else.
+        message=(
+            f"accepted; follow up with: cancelkit status -p {shlex.quote(platform)} "
+            f"{shlex.quote(tracking_id)}"
+        ),
     )
 
 

@@ -63,15 +63,19 @@ def shared_limiter(
 #: Status pacers kept per process; the oldest are forgotten past this many (a worker
 #: following many actions must not grow without bound; a forgotten one is long idle).
 STATUS_PACERS_KEPT = 10_000
-_pacers: OrderedDict[tuple[str, str], SlidingWindowLimiter] = OrderedDict()
+_pacers: OrderedDict[tuple[str, str, Callable[[], float]], SlidingWindowLimiter] = OrderedDict()
 
 
-def status_pacer(platform: str, status_url: str, interval: float) -> SlidingWindowLimiter:
+def status_pacer(
+    platform: str, status_url: str, interval: float, clock: Callable[[], float]
+) -> SlidingWindowLimiter:
     """The process-wide pacer for one tracking id's status: one call per ``interval``.
 
-    Keyed by the status URL, which names the tracking id; it holds no secret.
+    Keyed by the status URL, which names the tracking id (it holds no secret), and by
+    the clock it is read with: times from two clocks (a client's own ``clock=``, the
+    recorder's) cannot be compared.
     """
-    key = (platform, status_url)
+    key = (platform, status_url, clock)  # bound methods of one clock compare equal
     with _registry_lock:
         pacer = _pacers.pop(key, None) or SlidingWindowLimiter(1, interval)
         _pacers[key] = pacer  # most recently used last

@@ -51,7 +51,7 @@ _process_lock = threading.Lock()
 def _variants(value: str) -> set[str]:
     """The forms a secret takes in text: as is, URL-encoded, JSON-escaped."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return {value, quote(value, safe=""), quote_plus(value), escaped}
+    return {value, quote(value), quote(value, safe=""), quote_plus(value), escaped}
 
 
 def _pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
@@ -144,7 +144,11 @@ def _scrub_any(value: Any, scrub: Any) -> Any:
     if isinstance(value, (list, tuple)):
         scrubbed = [_scrub_any(v, scrub) for v in value]
         same = all(a is b for a, b in zip(scrubbed, value, strict=True))
-        return value if same else type(value)(scrubbed)
+        if same:
+            return value
+        if hasattr(value, "_fields"):  # a named tuple (FieldError) takes its fields one by one
+            return type(value)(*scrubbed)
+        return type(value)(scrubbed)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {}
         for f in dataclasses.fields(value):

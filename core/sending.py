@@ -187,7 +187,8 @@ class Sender:
             limiter.acquire(self.clock, self.sleep)
         interval = self.adapter.capabilities.status_interval
         if status and interval:  # retries included: the platform counts every call
-            status_pacer(self.adapter.name, call.url, interval).acquire(self.clock, self.sleep)
+            pacer = status_pacer(self.adapter.name, call.url, interval, self.clock)
+            pacer.acquire(self.clock, self.sleep)
         prepared = wire.prepare(
             self.session,
             call.method,

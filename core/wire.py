@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -130,15 +131,26 @@ class GuardedSession(requests.Session):
         check_headers(request.headers)
         kwargs["allow_redirects"] = False
         if logs.http_log.isEnabledFor(logging.INFO):  # off by default: no call, no work
-            logs.log_request(request, platform=self.platform, scrubber=self.scrubber)
+            _never_fails(logs.log_request, request, platform=self.platform, scrubber=self.scrubber)
         try:
             response = super().send(request, **kwargs)
         except requests.RequestException as error:
-            logs.log_no_answer(error, platform=self.platform)
+            _never_fails(logs.log_no_answer, error, platform=self.platform)
             raise
         if logs.http_log.isEnabledFor(logging.INFO):
-            logs.log_response(response, platform=self.platform, scrubber=self.scrubber)
+            # The call went out: whatever the log makes of its answer, the answer is kept.
+            _never_fails(
+                logs.log_response, response, platform=self.platform, scrubber=self.scrubber
+            )
         return response
+
+
+def _never_fails(log: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """Run a logging call; a failure to render costs a log line, never a result."""
+    try:
+        log(*args, **kwargs)
+    except Exception as error:
+        logs.http_log.warning("(could not log this exchange: %s)", type(error).__name__)
 
 
 def prepare(

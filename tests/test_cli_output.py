@@ -232,3 +232,52 @@ def test_cancelkit_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("CANCELKIT_DEBUG", "1")
     result = run("send", "--sandbox", "-p", "mirakl", MIRAKL)
     assert isinstance(result.exception, RuntimeError)
+
+
+def test_the_follow_up_command_quotes_a_hostile_tracking_id() -> None:
+    """A tracking id is the platform's text: pasting the suggested command runs nothing."""
+    import shlex
+
+    from cancelkit.core.outcomes import accepted_result
+    from cancelkit.core.schemas import load_request
+
+    request = load_request({"order_id": "o", "lines": [{"line_id": "l", "quantity": 1}]})
+    hostile = "a$(touch /tmp/PWNED); `id` #"
+    message = accepted_result("mirakl", request, hostile, 202).message or ""
+    command = message.split("follow up with: ", 1)[1]
+    assert shlex.split(command) == ["cancelkit", "status", "-p", "mirakl", hostile]
+
+
+def test_a_reader_closing_the_pipe_is_not_a_bug() -> None:
+    """`cancelkit ... | head -n 1`: exit 141 as a shell would, no "report this bug"."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    cancelkit = Path(sys.executable).parent / "cancelkit"
+    done = subprocess.run(
+        [str(cancelkit), "example", "salesforce"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+    os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "internal error" not in done.stderr
+
+
+def test_a_platforms_escape_codes_are_shown_not_obeyed(capsys: pytest.CaptureFixture[str]) -> None:
+    """An error text that would clear the screen or move the cursor prints harmlessly."""
+    from cancelkit.cli import _print_result
+    from cancelkit.core.model import CancelResult, ResultError
+
+    hostile = "refused\x1b[1A\x1b[2K\x1b]0;pwned\x07\rcancelled"
+    _print_result(
+        CancelResult("mirakl", "rejected", errors=(ResultError(hostile, "X"),), message=hostile)
+    )
+    shown = capsys.readouterr().out
+    assert "\x1b" not in shown and "\r" not in shown and "\x07" not in shown
+    assert "refused\\x1b[1A\\x1b[2K\\x1b]0;pwned\\x07\\x0dcancelled" in shown

@@ -281,6 +281,7 @@ def test_the_reset_endpoint_restores_the_demo_orders(standalone: RunningSandbox)
 # -- documentation -----------------------------------------------------------
 def test_help_documents_the_control_endpoints_and_reset() -> None:
     shown = CliRunner().invoke(main, ["sandbox", "--help"]).output
+    shown += " ".join(shown.split())  # option help wraps with the column widths
     for documented in (
         "POST /_sandbox/reset",
         "POST /_sandbox/faults",
@@ -404,3 +405,18 @@ def test_read_body_prefers_chunked_and_refuses_other_codings() -> None:
     plain = Message()
     plain["Content-Length"] = "2"
     assert read_body(plain, io.BytesIO(b"okEXTRA")) == b"ok"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_reset_never_deletes_what_is_not_a_state_file(tmp_path: Path, kind: str) -> None:
+    """`--reset` with CANCELKIT_SANDBOX_STATE pointing at /dev/null must not delete it."""
+    import os
+
+    target = tmp_path / "not-a-state-file"
+    os.mkfifo(target) if kind == "fifo" else target.mkdir()
+    result = CliRunner().invoke(
+        main, ["sandbox", "--reset"], env={"CANCELKIT_SANDBOX_STATE": str(target)}
+    )
+    assert result.exit_code == 4, result.output
+    assert "is not a regular file; not deleting it" in result.output
+    assert target.exists()

@@ -143,7 +143,7 @@ CASES = [
 
 def secrets_of(config: dict[str, str]) -> list[str]:
     values = [v for v in config.values() if "CANARY" in v] + [ISSUED_TOKEN]
-    return [form for v in values for form in {v, quote(v, safe=""), quote_plus(v)}]
+    return [form for v in values for form in {v, quote(v), quote(v, safe=""), quote_plus(v)}]
 
 
 def leaks(text: str, secrets: list[str]) -> list[str]:
@@ -244,3 +244,27 @@ def test_authenticators_never_print_a_credential() -> None:
     sender = client._sender(client.registry.platform("mirakl"), settings_)
     assert secret not in repr(sender.authenticator)
     assert secret not in repr(settings_)
+
+
+def test_a_field_error_quoting_a_secret_is_masked_not_crashed() -> None:
+    """A request that quotes a known secret is still bad input (exit 2), with it masked."""
+    from cancelkit.core.secrets import Scrubber
+    from cancelkit.errors import FieldError, InvalidRequestError
+
+    scrubber = Scrubber()
+    scrubber.add("tok-4f9a7c2e")
+    error = InvalidRequestError(FieldError("currency", "'tok-4f9a7c2e' is not an ISO 4217 code"))
+    scrubbed = scrubber.scrub_error(error)
+    assert isinstance(scrubbed, InvalidRequestError)
+    assert scrubbed.errors == [FieldError("currency", "'***' is not an ISO 4217 code")]
+    assert "tok-4f9a7c2e" not in str(scrubbed)
+
+
+def test_every_url_encoding_of_a_secret_is_masked() -> None:
+    """Base64 tokens hold / + =: quote() keeps the slash, quote(safe="") does not."""
+    from cancelkit.core.secrets import Scrubber
+
+    scrubber = Scrubber()
+    scrubber.add("ZZabc+def/ghi==")
+    for echoed in ("ZZabc%2Bdef/ghi%3D%3D", "ZZabc%2Bdef%2Fghi%3D%3D", "ZZabc+def/ghi=="):
+        assert scrubber.scrub(f"Location: http://x/?t={echoed}") == "Location: http://x/?t=***"

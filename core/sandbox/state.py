@@ -118,6 +118,11 @@ class StateFile:
 
         Temporary files of saves killed mid-write go too: under the lock nobody is saving.
         """
+        if self.path.exists() and not self.path.is_file():  # a device, a FIFO, a folder
+            raise ConfigurationError(
+                f"sandbox state {self.path} is not a regular file; not deleting it "
+                "(point CANCELKIT_SANDBOX_STATE at a file)"
+            )
         with self.locked():
             self.path.unlink(missing_ok=True)
             for leftover in self.path.parent.glob(f"{_temporary_prefix(self.path)}*.tmp"):
