@@ -54,3 +54,22 @@ def serving(server: socketserver.BaseServer, poll: float = 0.02) -> Iterator[str
     finally:
         server.shutdown()
         server.server_close()
+
+
+def imported_modules(path: Path) -> list[str]:
+    """Every module ``path`` imports, relative ones with their leading dots."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = [
+        "." * node.level + (node.module or "")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    ]
+    found += [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    ]
+    return found

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import contract_schema
+from helpers import contract_schema, imported_modules
 
 import cancelkit
 from cancelkit import hookimpl
@@ -44,17 +43,7 @@ FROZEN = 1_767_225_600.0  # the sandbox clock moves only by advance
 
 
 def test_the_emulator_imports_nothing_from_its_adapter() -> None:
-    tree = ast.parse((ROOT / "plugins" / "aboutyou" / "emulator.py").read_text())
-    modules = [
-        "." * node.level + (node.module or "")
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-    ] + [
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    ]
+    modules = imported_modules(ROOT / "plugins" / "aboutyou" / "emulator.py")
     assert "cancelkit.plugin" in modules
     assert [m for m in modules if m.startswith(".") or "adapter" in m or "plugins" in m] == []
 

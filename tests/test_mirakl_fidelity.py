@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import ast
 import copy
 import re
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from helpers import contract_schema
+from helpers import contract_schema, imported_modules
 
 import cancelkit
 from cancelkit.core.client import Client
@@ -111,17 +110,7 @@ def test_the_cancel_reasons_are_the_documents_seven() -> None:
 
 def test_the_emulator_imports_nothing_from_its_adapter() -> None:
     # Not even relatively: it imports only cancelkit.plugin and the standard library.
-    tree = ast.parse((ROOT / "plugins" / "mirakl" / "emulator.py").read_text())
-    modules = [
-        "." * node.level + (node.module or "")
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-    ] + [
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    ]
+    modules = imported_modules(ROOT / "plugins" / "mirakl" / "emulator.py")
     assert "cancelkit.plugin" in modules
     assert [m for m in modules if m.startswith(".") or "adapter" in m or "plugins" in m] == []
 
