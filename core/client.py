@@ -212,13 +212,15 @@ class Client:
         """Poll ``status`` until ``result`` is final or ``timeout`` seconds pass.
 
         Polls start every ``interval`` seconds (the platform's ``poll_interval``) and
-        stretch by the adapter's ``poll_backoff`` factor up to its ceiling. A poll the
-        platform rate limits (``unknown`` with ``retry_after``) does not end the wait:
-        the next one comes after ``Retry-After``. ``on_progress``, if given, is called
-        with a :class:`~cancelkit.core.waiting.WaitProgress` at each step (nothing is
-        printed). The result returned keeps the lines of ``result``, with their final
-        status (see :func:`~cancelkit.core.waiting.keep_lines`); its outcome is still
-        ``accepted`` when the timeout passed first.
+        stretch by the adapter's ``poll_backoff`` factor up to its ceiling. A poll that
+        could not be read (``unknown``: rate limited, a 5xx, a timeout) does not end the
+        wait or replace the known state: the next one comes at the next interval (after
+        ``Retry-After`` when given), and a last failed poll is named in the warnings.
+        ``on_progress``, if given, is called with a
+        :class:`~cancelkit.core.waiting.WaitProgress` at each step (nothing is printed).
+        The result returned keeps the lines of ``result``, with their final status (see
+        :func:`~cancelkit.core.waiting.keep_lines`); its outcome is still ``accepted``
+        when the timeout passed first.
         """
         if result.outcome != "accepted" or not result.tracking_id:
             return result
