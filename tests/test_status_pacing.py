@@ -40,6 +40,13 @@ def status_calls(lines: list[str]) -> list[str]:
     return [line for line in lines if line.startswith("GET /mirakl/api/v2/orders/actions/")]
 
 
+def on_virtual_time(box: Sandbox, sleeps: Any, *, advance_sandbox: bool = True) -> Client:
+    """A client whose sleeps are recorded and move its clock (and the sandbox's)."""
+    if advance_sandbox:
+        sleeps.follow(box.advance)
+    return Client(config=box.client_config(), env={}, sleep=sleeps, clock=sleeps.clock)
+
+
 def accepted(client: Client, example: Any) -> cancelkit.CancelResult:
     result = client.send(example("mirakl"), "mirakl")
     assert result.outcome == "accepted" and result.tracking_id
@@ -51,8 +58,7 @@ def test_a_second_status_within_the_interval_waits_out_the_rest(
     logged: tuple[Sandbox, list[str]], sleeps: Any, example: Any
 ) -> None:
     box, lines = logged
-    sleeps.follow(box.advance)
-    client = Client(config=box.client_config(), env={}, sleep=sleeps, clock=sleeps.clock)
+    client = on_virtual_time(box, sleeps)
     result = accepted(client, example)
     client.status("mirakl", result.tracking_id)
     sleeps(15)  # the caller lets 15 s pass, then asks again
@@ -66,8 +72,7 @@ def test_a_retry_after_429_on_status_keeps_the_gap(
     logged: tuple[Sandbox, list[str]], sleeps: Any, example: Any
 ) -> None:
     box, lines = logged
-    sleeps.follow(box.advance)
-    client = Client(config=box.client_config(), env={}, sleep=sleeps, clock=sleeps.clock)
+    client = on_virtual_time(box, sleeps)
     result = accepted(client, example)
     box.inject("429", "mirakl", retry_after=1)
     client.status("mirakl", result.tracking_id)
@@ -81,8 +86,7 @@ def test_wait_polls_first_at_its_interval_then_no_faster_than_allowed(
     logged: tuple[Sandbox, list[str]], sleeps: Any, example: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     box, _ = logged
-    sleeps.follow(box.advance)
-    client = Client(config=box.client_config(), env={}, sleep=sleeps, clock=sleeps.clock)
+    client = on_virtual_time(box, sleeps)
     result = accepted(client, example)
     pending = dataclasses.replace(result)  # every poll answers "still pending"
     monkeypatch.setattr(Client, "status", lambda self, platform, tid: pending)
@@ -94,7 +98,7 @@ def test_other_tracking_ids_are_not_held_back(
     paced: None, logged: tuple[Sandbox, list[str]], sleeps: Any, example: Any
 ) -> None:
     box, lines = logged
-    client = Client(config=box.client_config(), env={}, sleep=sleeps, clock=sleeps.clock)
+    client = on_virtual_time(box, sleeps, advance_sandbox=False)
     first, second = accepted(client, example), accepted(client, example)
     client.status("mirakl", first.tracking_id)
     client.status("mirakl", second.tracking_id)
