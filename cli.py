@@ -739,7 +739,11 @@ def sandbox_command(state: _State, host: str, port: int, reset: bool) -> None:
         raise InvalidRequestError(FieldError("--host", f"{host!r} is not a loopback address"))
     path = sandbox_state_path()
     if reset:  # never loads the file: the way out of a corrupt state file
+        from .core.ledger.location import sandbox_ledger_path
+        from .core.sandbox.server import clear_ledger_file
+
         StateFile(path).remove()
+        clear_ledger_file(sandbox_ledger_path(path))  # its sends were to those orders
         click.echo(f"sandbox state reset to the seeded demo orders ({path})")
         return
     box = Sandbox(

@@ -20,10 +20,18 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
+from urllib.parse import urlsplit
 
-from ..errors import FieldError, InvalidRequestError, PluginError
-from . import answers, logs
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    FieldError,
+    InvalidRequestError,
+    PluginError,
+    TransportError,
+)
+from . import answers, logs, once
 from .adapter import PlatformAdapter
 from .auth import mask_repr
 from .config import Settings, load_settings
@@ -37,6 +45,7 @@ from .secrets import Scrubber, install_log_filter
 from .waiting import WaitObserver, WaitProgress, WaitStep, keep_lines
 
 if TYPE_CHECKING:
+    from .ledger.store import Ledger
     from .sending import RetryPolicy, Sender
 
 #: (connect, read) seconds; override per platform with the ``timeout`` setting.
@@ -63,6 +72,7 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         sandbox: bool | None = None,
+        ledger: Ledger | str | bool | None = None,
     ):
         self.registry = registry or PluginRegistry()
         #: The hook relay, looked up once (it stays valid as plugins register).
@@ -84,6 +94,14 @@ class Client:
         #: Every secret this client has seen; results and errors pass through it.
         self.scrubber = Scrubber()
         install_log_filter()
+        # None: the configured ledger (the sandbox's own for a sandbox client), opened
+        # at the first send; False: none; a URL or a Ledger: that one.
+        if ledger is None and self.sandbox:
+            ledger = getattr(config, "ledger_url", None) or False
+        self._ledger_choice = ledger
+        self._ledger: Ledger | None = ledger if _is_ledger(ledger) else None
+        self._owns_ledger = False
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Client:
         return self
@@ -158,31 +176,129 @@ class Client:
             call = lookup or self._translate(prepared, adapter, settings)
             return self.scrubber.scrub_value(call)
 
-    def send(self, request: CancelRequest | Mapping[str, Any], platform: str) -> CancelResult:
+    def send(
+        self,
+        request: CancelRequest | Mapping[str, Any],
+        platform: str,
+        *,
+        resend: bool = False,
+    ) -> CancelResult:
         """Validate, translate, send once, and normalise the answer.
 
         Business refusals come back as results; bad input, configuration and
         credentials, and failures to connect raise ``cancelkit.errors`` types.
+
+        With a ledger (the default), the request's key is claimed before the call
+        leaves, and a key already there is not sent again: the recorded result comes
+        back, with a warning saying when it was sent (see :mod:`cancelkit.core.once`
+        for what may be sent again). ``resend=True`` sends it anyway: only after
+        checking on the platform that the earlier send was not applied.
         """
         with self._scrubbed():
             adapter, settings = self._route(platform)
             prepared = self._prepare(request, adapter)
-            lookup = adapter.lookup_call(prepared, settings)
-            if lookup is not None:
-                found = self._sender(adapter, settings).deliver(lookup, read_only=True)
-                answer = found.response
-                if found.verdict != "answer" or answer is None or not 200 <= answer.status < 300:
-                    failed = answers.lookup_result(prepared, adapter, found)
-                    return self._release(failed, lookup, adapter)
-                prepared = self._checked(adapter.complete(prepared, answer), adapter)
+            ledger = self.ledger
+            if ledger is None:
+                return self._deliver(prepared, adapter, settings, None)[0]
+            return self._send_once(ledger, prepared, adapter, settings, resend)
+
+    def _send_once(
+        self,
+        ledger: Ledger,
+        prepared: CancelRequest,
+        adapter: PlatformAdapter,
+        settings: Settings,
+        resend: bool,
+    ) -> CancelResult:
+        """Claim the request's key, send, record the answer (see :meth:`send`)."""
+        from .ledger.keys import canonical_json, request_key
+        from .ledger.store import Held
+
+        # Translated before the claim (it is local), so the claim records the call;
+        # a cancel that depends on a read is translated after that read.
+        lookup = adapter.lookup_call(prepared, settings)
+        call = None if lookup is not None else self._translate(prepared, adapter, settings)
+        host = urlsplit((lookup or call).url).hostname or ""  # type: ignore[union-attr]
+        key, fingerprint = request_key(adapter.name, prepared, host)
+        deduplicating = adapter.capabilities.resend_safe
+        claim = ledger.claim(
+            key,
+            fingerprint=fingerprint,
+            platform=adapter.name,
+            request={**canonical_json(prepared), "idempotency_key": prepared.idempotency_key},
+            call=self._masked_call(call),
+            may_reclaim=lambda entry: once.may_send_again(
+                entry, resend=resend, deduplicating=deduplicating
+            ),
+        )
+        if isinstance(claim, Held):
+            return self.scrubber.scrub_value(once.held_result(claim.entry, prepared))
+        try:
+            result, sent = self._deliver(prepared, adapter, settings, call)
+        except (TransportError, AuthenticationError, ConfigurationError) as error:
+            # Raised only when nothing was sent (see Sender.deliver): free the key.
+            ledger.release(claim, f"not sent: {self.scrubber.scrub(str(error))}")
+            raise
+        except BaseException as error:
+            why = "interrupted" if isinstance(error, KeyboardInterrupt) else type(error).__name__
+            ledger.annotate(claim, f"outcome unknown: {why} while sending; not resent")
+            raise
+        ledger.record(claim, result, call=self._masked_call(sent))
+        return replace(result, details={**result.details, "ledger": {"key": key}})
+
+    def _deliver(
+        self,
+        prepared: CancelRequest,
+        adapter: PlatformAdapter,
+        settings: Settings,
+        call: HttpCall | None,
+    ) -> tuple[CancelResult, HttpCall]:
+        """The read a cancel depends on (if any), the cancel, and its normalised result."""
+        lookup = adapter.lookup_call(prepared, settings) if call is None else None
+        if lookup is not None:
+            found = self._sender(adapter, settings).deliver(lookup, read_only=True)
+            answer = found.response
+            if found.verdict != "answer" or answer is None or not 200 <= answer.status < 300:
+                failed = answers.lookup_result(prepared, adapter, found)
+                return self._release(failed, lookup, adapter), lookup
+            prepared = self._checked(adapter.complete(prepared, answer), adapter)
+        if call is None:
             call = self._translate(prepared, adapter, settings)
-            sender = self._senders.get(adapter.name) or self._sender(adapter, settings)
-            delivery = sender.deliver(call)
-            result = answers.send_result(self._hooks, prepared, adapter, delivery)
-            warnings = tuple(adapter.warnings(prepared))
-            if warnings:
-                result = _add_warnings(result, warnings)
-            return self._release(result, call, adapter)
+        sender = self._senders.get(adapter.name) or self._sender(adapter, settings)
+        delivery = sender.deliver(call)
+        result = answers.send_result(self._hooks, prepared, adapter, delivery)
+        warnings = tuple(adapter.warnings(prepared))
+        if warnings:
+            result = _add_warnings(result, warnings)
+        return self._release(result, call, adapter), call
+
+    def _masked_call(self, call: HttpCall | None) -> dict[str, Any] | None:
+        """The call as the ledger keeps it: secrets masked, as ``translate`` shows it."""
+        if call is None:
+            return None
+        # Credentials are added by the sender, never part of the call; any secret a
+        # plugin put there anyway is masked by the scrubber, as translate masks it.
+        return self.scrubber.scrub_value(call).to_dict()
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """The ledger this client records its sends in (opened on first use), or None."""
+        if self._ledger is None and self._ledger_choice is not False:
+            with self._lock:
+                if self._ledger is None:
+                    from .ledger.location import ledger_url
+                    from .ledger.store import Ledger
+
+                    url = (
+                        self._ledger_choice
+                        if isinstance(self._ledger_choice, str)
+                        else ledger_url(
+                            env=self._env, config_path=self._config_path, profile=self._profile
+                        )
+                    )
+                    self._ledger = Ledger(url)
+                    self._owns_ledger = True
+        return self._ledger
 
     def status(self, platform: str, tracking_id: str) -> CancelResult:
         """The current state of an asynchronous cancellation."""
@@ -199,7 +315,11 @@ class Client:
             call = adapter.status_call(tracking_id, settings)
             delivery = self._sender(adapter, settings).deliver(call, read_only=True)
             result = answers.status_result(self._hooks, tracking_id, adapter, delivery)
-            return self._release(result, call, adapter)
+            result = self._release(result, call, adapter)
+            ledger = self.ledger
+            if ledger is not None and result.outcome not in ("accepted", "unknown"):
+                ledger.record_status(adapter.name, tracking_id, result)  # the final state
+            return result
 
     def wait(
         self,
@@ -285,6 +405,9 @@ class Client:
         for sender in self._senders.values():
             sender.session.close()
         self._senders.clear()
+        if self._owns_ledger and self._ledger is not None:
+            self._ledger.close()
+            self._ledger, self._owns_ledger = None, False
 
     # -- plumbing -----------------------------------------------------------
     @contextmanager
@@ -376,6 +499,10 @@ class Client:
                 clock=self._clock,
             )
         return self._senders[key]
+
+
+def _is_ledger(value: object) -> TypeGuard[Ledger]:
+    return not isinstance(value, (str, bool)) and value is not None
 
 
 def _check_tracking_id(tracking_id: str) -> None:

@@ -21,6 +21,9 @@ from ..errors import ConfigurationError
 
 DEFAULT_PROFILE = "default"
 
+#: Settings of a whole profile rather than of one platform (``[default] ledger_url``).
+PROFILE_SETTINGS: tuple[str, ...] = ("ledger_url",)
+
 
 @dataclass(frozen=True)
 class FileTable:
@@ -80,6 +83,35 @@ def platform_table(
     return FileTable(path, name, platform, values)
 
 
+def profile_setting(
+    name: str,
+    *,
+    env: Mapping[str, str] = os.environ,
+    config_path: Path | None = None,
+    profile: str | None = None,
+) -> tuple[str, str] | None:
+    """``(value, where)`` of a profile-level setting (one of :data:`PROFILE_SETTINGS`).
+
+    ``None`` when there is no config file, no such profile or no such key; a file or
+    profile that was named but is missing raises as for platform settings.
+    """
+    path, path_named = _locate(env, config_path)
+    chosen, profile_named = _profile(env, profile)
+    if not path.exists():
+        if path_named is not None:
+            raise ConfigurationError(f"config file {path}{path_named} does not exist")
+        return None
+    document = _read(path)
+    if chosen not in document:
+        if profile_named is not None:
+            raise ConfigurationError(f"config file {path}: no profile {chosen!r}{profile_named}")
+        return None
+    value = document[chosen].get(name)
+    if value is None:
+        return None
+    return _text(path, f"[{chosen}] {name}", value), f"config file {path}: [{chosen}] {name}"
+
+
 def _locate(env: Mapping[str, str], config_path: Path | None) -> tuple[Path, str | None]:
     """The file's path, and how the caller named it (``None`` for the default path)."""
     if config_path is not None:
@@ -132,6 +164,9 @@ def _read(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
                 f"such as [{profile}.mirakl], not {_type_name(platforms)}"
             )
         for platform, table in platforms.items():
+            if platform in PROFILE_SETTINGS:
+                _text(path, f"[{profile}] {platform}", table)
+                continue
             if not isinstance(table, dict):
                 raise ConfigurationError(
                     f"config file {path}: [{profile}] {platform} must be a table "

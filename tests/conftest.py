@@ -32,6 +32,9 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     # The default config file (absent) is looked for here; a named one must exist.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("CANCELKIT_SANDBOX_STATE", str(tmp_path / "sandbox-state.json"))
+    # Each test has its own ledger: the user's real one (platformdirs) is never touched.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("CANCELKIT_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
     ratelimit.reset_all()  # client-side rate windows are per process: not shared by tests
 
 
@@ -166,3 +169,41 @@ def sandbox_client(sandbox: Sandbox, sleeps: SleepRecorder) -> Iterator[Client]:
     client = Client(config=sandbox.client_config(), env={}, sleep=sleeps, clock=sleeps.clock)
     yield client
     client.close()
+
+
+# -- PostgreSQL: a real server for the SQL ledger's tests (tests/pgserver.py) ---------
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from pgserver import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole session (a ``pgserver.PostgresServer``).
+
+    Started on first use, on a free 127.0.0.1 port, in a temporary directory; stopped
+    and deleted when the session ends. Missing binaries FAIL the test, never skip it:
+    CI installs PostgreSQL (.ci/run).
+    """
+    from pgserver import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        missing = str(exc)
+    else:
+        with server:
+            yield server
+        return
+    pytest.fail(missing, pytrace=False)  # outside the except: no chained traceback
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """SQLAlchemy URL (``postgresql+psycopg://cancelkit@127.0.0.1:PORT/test_<hex>``) of
+    a fresh, empty database of its own for this test, dropped afterwards."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url.rsplit("/", 1)[1])

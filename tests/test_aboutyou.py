@@ -126,6 +126,7 @@ def test_429_carries_the_rate_headers(sandbox: Any, sandbox_client: Any) -> None
     )
     assert result.details == {
         "request_id": result.details["request_id"],  # core adds the platform's request id
+        "ledger": {"key": result.details["ledger"]["key"]},  # and the send's ledger key
         "rate_limit_limit": 50,
         "rate_limit_remaining": 0,
     }

@@ -373,6 +373,10 @@ def test_all_pending_on_the_command_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["send", "--sandbox", "-p", "carriyo", str(path)])
     assert result.exit_code == 0, result.output
     assert "line line-open  quantity 1  cancelled" in result.output
+    # The same request again is held by the ledger; another (its own key) is refused.
+    repeat = CliRunner().invoke(main, ["send", "--sandbox", "-p", "carriyo", str(path)])
+    assert repeat.exit_code == 0 and "already sent at" in repeat.output
+    path.write_text(json.dumps({**json.loads(path.read_text()), "idempotency_key": "again"}))
     again = CliRunner().invoke(main, ["send", "--sandbox", "-p", "carriyo", str(path)])
     assert again.exit_code == 2
     assert "has no line items in status open or allocated" in again.output

@@ -14,6 +14,7 @@ import logging
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +40,17 @@ EXAMPLES = ROOT / "examples"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def cli(*args: str) -> Result:
+def cli(*args: str, input: str | None = None) -> Result:
     # click 8.2+ keeps stderr apart from stdout in the result.
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
 
 def send(platform: str, *flags: str) -> Result:
-    return cli(*flags, "send", "--sandbox", "-p", platform, str(EXAMPLES / f"{platform}.json"))
+    """``cancelkit send --sandbox`` of the example, under a new idempotency key each time
+    (the sandbox ledger would hold a repeat: nothing would go out to be logged)."""
+    example = json.loads((EXAMPLES / f"{platform}.json").read_text(encoding="utf-8"))
+    request = json.dumps({**example, "idempotency_key": uuid.uuid4().hex})
+    return cli(*flags, "send", "--sandbox", "-p", platform, "-", input=request)
 
 
 # -- silent by default -------------------------------------------------------------

@@ -3,6 +3,7 @@ stock, a client that closes, and module-level calls that reuse one client."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from cancelkit.core.sandbox.server import Sandbox
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def run(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args))
+def run(*args: str, input: str | None = None) -> Any:
+    return CliRunner().invoke(main, list(args), input=input)
 
 
 def test_send_wait_prints_a_synchronous_result_once() -> None:
@@ -33,14 +34,21 @@ def test_send_wait_prints_a_synchronous_result_once() -> None:
 
 def test_used_up_demo_stock_says_how_to_reset_it() -> None:
     example = str(EXAMPLES / "salesforce.json")
-    # Line W0002 holds 2 and the example cancels 2: the second run finds nothing left.
+    # Line W0002 holds 2 and the example cancels 2.
     assert run("send", "--sandbox", "-p", "salesforce", example).exit_code == 0
-    second = run("send", "--sandbox", "-p", "salesforce", example)
+    # The same request again is held by the sandbox's ledger: not sent twice.
+    repeat = run("send", "--sandbox", "-p", "salesforce", example)
+    assert repeat.exit_code == 0 and "already sent at" in repeat.output
+    # Another request for the same line (its own key) finds nothing left.
+    again = json.loads(Path(example).read_text(encoding="utf-8"))
+    second = run("send", "--sandbox", "-p", "salesforce", "-",
+                 input=json.dumps({**again, "idempotency_key": "another"}))  # fmt: skip
     assert second.exit_code == 1
     assert "cancelkit sandbox --reset" in second.stderr
     state = Path(os.environ["CANCELKIT_SANDBOX_STATE"])
     assert str(state) in second.stderr
-    # ... and the way out it names works: without that file the demo stock is back.
+    # ... and the way out it names works: without that file the demo stock is back,
+    # and the sandbox's ledger (beside it) starts afresh with it.
     state.unlink()
     assert run("send", "--sandbox", "-p", "salesforce", example).exit_code == 0
 
@@ -62,8 +70,9 @@ def test_module_level_send_reuses_one_client_and_token(example: Any) -> None:
     with Sandbox(cancelkit.PluginRegistry().emulators(), log=seen.append) as box:
         config = box.client_config()
         assert api.default_client(config) is api.default_client(config)
-        for _ in range(3):
-            assert cancelkit.send(example("mirakl"), "mirakl", config=config).outcome == "accepted"
+        for number in range(3):  # three requests (a repeat would be held by the ledger)
+            request = {**example("mirakl"), "idempotency_key": f"send-{number}"}
+            assert cancelkit.send(request, "mirakl", config=config).outcome == "accepted"
     assert sum("/oauth/token" in line for line in seen) == 1  # one token for three sends
     assert sum("/cancel " in line for line in seen) == 3
 

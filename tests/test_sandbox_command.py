@@ -8,6 +8,7 @@ would, through the ``export`` lines it prints.
 from __future__ import annotations
 
 import io
+import json
 import os
 import queue
 import re
@@ -161,6 +162,9 @@ def test_the_exports_cover_every_platform_with_its_poll_interval(
         for platform, values in settings.items()
         for name, value in values.items()
     }
+    # ... and the sandbox's own ledger, beside its state: never the real one.
+    ledger = exports.pop("CANCELKIT_LEDGER_URL")
+    assert ledger.startswith("sqlite:///") and ledger.endswith("standalone-state.ledger.sqlite3")
     assert exports == expected
     assert exports["CANCELKIT_MIRAKL_POLL_INTERVAL"] == "2.5"  # not Mirakl's 60 s
     assert exports["CANCELKIT_ABOUTYOU_POLL_INTERVAL"] == "1"
@@ -259,12 +263,16 @@ def test_reset_reaches_a_running_sandbox_at_its_next_request(
     # The Salesforce example cancels all of line W0002: a second send finds nothing left.
     example = cli(tmp_path, "example", "salesforce").stdout
 
-    def send() -> int:
+    def send(key: str | None = None) -> int:
+        request = example
+        if key is not None:
+            request = json.dumps({**json.loads(example), "idempotency_key": key})
         done = cli(tmp_path, "send", "-p", "salesforce", "-", env=standalone.exports,
-                   stdin=example)  # fmt: skip
+                   stdin=request)  # fmt: skip
         return done.returncode
 
-    assert [send(), send()] == [0, 1]
+    # A repeat is held by the sandbox ledger (exit 0, not sent); another request fails.
+    assert [send(), send(), send("another")] == [0, 0, 1]
     state = tmp_path / "standalone-state.json"
     reset = cli(tmp_path, "sandbox", "--reset", env={"CANCELKIT_SANDBOX_STATE": str(state)})
     assert reset.returncode == 0

@@ -49,14 +49,23 @@ def seed(path: Path) -> None:
 def spawn_senders(path: Path, count: int) -> list[subprocess.Popen[str]]:
     """``count`` concurrent ``cancelkit send --sandbox -p mirakl`` processes on one state file."""
     command = [sys.executable, "-m", "cancelkit.cli", "send", "--sandbox", "-p", "mirakl"]
-    command += ["--json", str(EXAMPLE)]
     env = {**os.environ, "CANCELKIT_SANDBOX_STATE": str(path)}
-    return [
-        subprocess.Popen(
-            command, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    senders = []
+    for number in range(count):
+        # Each its own idempotency key: the sandbox ledger sends one request only once.
+        request = path.with_name(f"request-{number}.json")
+        example = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+        request.write_text(json.dumps({**example, "idempotency_key": f"writer-{number}"}))
+        senders.append(
+            subprocess.Popen(
+                [*command, "--json", str(request)],
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
         )
-        for _ in range(count)
-    ]
+    return senders
 
 
 def tracking_ids(senders: list[subprocess.Popen[str]]) -> list[str]:

@@ -9,6 +9,7 @@ caller: ``status`` twice, ``wait``, and retries after 429 or 5xx.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,7 +49,8 @@ def on_virtual_time(box: Sandbox, sleeps: Any, *, advance_sandbox: bool = True) 
 
 
 def accepted(client: Client, example: Any) -> cancelkit.CancelResult:
-    result = client.send(example("mirakl"), "mirakl")
+    # A key of its own each time: the ledger would hold a repeat of the same request.
+    result = client.send({**example("mirakl"), "idempotency_key": uuid.uuid4().hex}, "mirakl")
     assert result.outcome == "accepted" and result.tracking_id
     return result
 

@@ -41,6 +41,8 @@ def client_environment(box: Sandbox, adapters: Mapping[str, PlatformAdapter]) ->
         for prefix in prefixes:
             for field, value in settings.items():
                 environment.setdefault(prefix + field.upper(), value)
+    # Sends to the sandbox are recorded in its own ledger, never in the real one.
+    environment["CANCELKIT_LEDGER_URL"] = box.ledger_url
     return environment
 
 

@@ -15,4 +15,10 @@ SANDBOX_READ_TIMEOUT = 5.0
 
 
 class SandboxConfig(dict[str, dict[str, str]]):
-    """Client settings for every emulated platform; marks the client as a sandbox client."""
+    """Client settings for every emulated platform; marks the client as a sandbox client.
+
+    ``ledger_url`` is the sandbox's own ledger (beside its state file): a sandbox
+    client records its sends there, never in the real ledger.
+    """
+
+    ledger_url: str | None = None

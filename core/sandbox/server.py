@@ -94,6 +94,8 @@ class Sandbox:
         self._offset = 0.0
         #: Requests answered since start or reset: numbers the request ids.
         self._served = 0
+        #: Temporary folder of the ledger of a sandbox without a state file.
+        self._scratch: str | None = None
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> Sandbox:
@@ -116,6 +118,11 @@ class Sandbox:
             self._server = None
         with self._lock:
             self._save_state()
+        if self._scratch is not None:
+            import shutil
+
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def serve_forever(self, ready: Callable[[], None] | None = None) -> None:
         """Serve in the calling thread until interrupted (``cancelkit sandbox``).
@@ -162,9 +169,25 @@ class Sandbox:
         A client given this config is a sandbox client: it ignores every other
         source of settings and reaches loopback hosts only.
         """
-        return SandboxConfig(
+        config = SandboxConfig(
             {p: e.client_settings(self.base_url(p)) for p, e in self.emulators.items()}
         )
+        config.ledger_url = self.ledger_url
+        return config
+
+    @property
+    def ledger_url(self) -> str:
+        """The sandbox's own ledger: beside the state file, else in a temporary folder
+        removed when the sandbox stops (each in-memory sandbox starts with an empty one)."""
+        from ..ledger.location import sandbox_ledger_path, sqlite_url
+
+        if self._state is not None:
+            return sqlite_url(sandbox_ledger_path(self._state.path))
+        if self._scratch is None:
+            import tempfile
+
+            self._scratch = tempfile.mkdtemp(prefix="cancelkit-sandbox-ledger-")
+        return sqlite_url(Path(self._scratch) / "ledger.sqlite3")
 
     def emulator_for(self, platform: str) -> Emulator:
         """The emulator that answers for plugin ``platform``; ValueError if none does."""
@@ -216,6 +239,16 @@ class Sandbox:
             for emulator in self.emulators.values():
                 emulator.reset()
             self._save_state()
+        self._clear_ledger()
+
+    def _clear_ledger(self) -> None:
+        """Forget the sandbox ledger's sends: the seeded orders are back, uncancelled."""
+        from ..ledger.location import sandbox_ledger_path
+
+        if self._state is not None:
+            clear_ledger_file(sandbox_ledger_path(self._state.path))
+        elif self._scratch is not None:
+            clear_ledger_file(Path(self._scratch) / "ledger.sqlite3")
 
     def _take_fault(self, platform: str) -> Fault | None:
         for fault in list(self._faults):
@@ -230,6 +263,8 @@ class Sandbox:
         # At start: a corrupt file raises ConfigurationError here, before serving.
         if self._state is not None:
             with self._state.locked():
+                if not self._state.path.exists():  # seeded orders: their sends are forgotten
+                    self._clear_ledger()
                 self._state.load(self.emulators)
 
     def _save_state(self) -> None:
@@ -318,6 +353,22 @@ class Sandbox:
                 200, {"platforms": self.client_config(), "faults": list(FAULT_KINDS)}
             )
         return _not_found()
+
+
+def clear_ledger_file(path: Path) -> None:
+    """Empty the sandbox ledger at ``path``; remove it when it cannot be read (corrupt)."""
+    if not path.exists():
+        return
+    from ...errors import ConfigurationError
+    from ..ledger.location import sqlite_url
+    from ..ledger.store import Ledger
+
+    try:
+        with Ledger(sqlite_url(path)) as ledger:
+            ledger.clear()
+    except ConfigurationError:
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def _refusal(fault: Fault, request: EmuRequest) -> EmuResponse:

@@ -1,0 +1,513 @@
+"""The ledger itself: claim a key, record its answer, list and resolve what it holds.
+
+Every write is one short transaction. The claim is an INSERT that the primary key
+makes atomic across processes and machines (never a read-then-write); a key that
+may be sent again (see ``may_reclaim`` of :meth:`Ledger.claim`) is re-claimed by a
+compare-and-set on its ``attempt`` number, so of two processes only one wins. An
+answer is recorded only by the attempt that claimed it.
+
+SQLite runs in WAL mode with ``synchronous=FULL``: a claim is on disk before the
+call leaves, so neither a killed process nor a power cut can forget one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from ...errors import ConfigurationError, InvalidRequestError
+from ...errors import FieldError as _FieldError
+from .. import jsonutil
+from ..model import CancelResult
+from .location import engine_url
+from .tables import entries, job_lines, jobs, migrate
+
+#: SQLite waits this long (seconds) for another writer before giving up.
+SQLITE_BUSY_TIMEOUT = 60.0
+#: Rows inserted per statement when a bulk job lists its requests.
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the ledger holds for one key."""
+
+    key: str
+    fingerprint: str
+    platform: str
+    #: cancelled | accepted | rejected | partial | unknown | not_sent
+    outcome: str
+    answered: bool
+    attempt: int
+    request: dict[str, Any]
+    call: dict[str, Any] | None
+    result: dict[str, Any] | None
+    latest: dict[str, Any] | None
+    tracking_id: str | None
+    note: str | None
+    claimed_by: str
+    claimed_at: datetime
+    answered_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def in_flight(self) -> bool:
+        """Claimed with no answer: being sent now, or the sender died (outcome unknown)."""
+        return not self.answered and self.outcome == "unknown"
+
+    def canonical_result(self) -> CancelResult | None:
+        """The latest known result (a status answer over the send's), or None."""
+        data = self.latest or self.result
+        if data is None:
+            return None
+        from ..schemas import CancelResultSchema
+
+        loaded: CancelResult = CancelResultSchema().load(data)
+        return loaded
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as plain data (``cancelkit ledger show --json``)."""
+        return {
+            "key": self.key,
+            "platform": self.platform,
+            "outcome": self.outcome,
+            "answered": self.answered,
+            "attempt": self.attempt,
+            "tracking_id": self.tracking_id,
+            "claimed_at": self.claimed_at.isoformat(),
+            "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "updated_at": self.updated_at.isoformat(),
+            "claimed_by": self.claimed_by,
+            "note": self.note,
+            "fingerprint": self.fingerprint,
+            "request": self.request,
+            "call": self.call,
+            "result": self.result,
+            "latest": self.latest,
+        }
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The key is ours: send the call, then :meth:`Ledger.record` the answer."""
+
+    key: str
+    attempt: int
+    #: What the ledger held before this claim (a re-claim), or None (a new key).
+    previous: LedgerEntry | None = None
+
+
+@dataclass(frozen=True)
+class Held:
+    """The key is already in the ledger and may not be sent again: do not send."""
+
+    entry: LedgerEntry
+
+
+JobLine = tuple[int, str, str, "str | None", "str | None"]
+
+
+class Ledger:
+    """A ledger at one SQLAlchemy URL (SQLite file or PostgreSQL); safe to share by threads."""
+
+    def __init__(self, url: str, *, migrate_schema: bool = True):
+        self.url = engine_url(url)
+        self.engine = _engine(self.url)
+        if migrate_schema:
+            try:
+                migrate(self.engine)
+            except sa.exc.SQLAlchemyError as error:
+                self.engine.dispose()
+                raise _unusable(self.url, error) from None
+        self._me = f"{socket.gethostname()}:{os.getpid()}"
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection."""
+        self.engine.dispose()
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked."""
+        return sa.make_url(self.url).render_as_string(hide_password=True)
+
+    # -- claim and record ---------------------------------------------------------
+    def claim(
+        self,
+        key: str,
+        *,
+        fingerprint: str,
+        platform: str,
+        request: dict[str, Any],
+        call: dict[str, Any] | None = None,
+        may_reclaim: Callable[[LedgerEntry], bool] = lambda entry: False,
+    ) -> Claimed | Held:
+        """Claim ``key`` before sending; :class:`Held` when it may not be sent.
+
+        A key used before for a different request (another fingerprint) is refused:
+        InvalidRequestError on ``idempotency_key``.
+        """
+        now = _now()
+        row = {
+            "key": key,
+            "fingerprint": fingerprint,
+            "platform": platform,
+            "outcome": "unknown",
+            "answered": False,
+            "attempt": 1,
+            "request": jsonutil.dumps(request),
+            "call": jsonutil.dumps(call) if call is not None else None,
+            "claimed_by": self._me,
+            "claimed_at": now,
+            "updated_at": now,
+        }
+        while True:
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(entries.insert().values(**row))
+                return Claimed(key, 1)
+            except sa.exc.IntegrityError:
+                pass
+            existing = self.get(key)
+            if existing is None:  # removed meanwhile (never by us): claim afresh
+                continue
+            if existing.fingerprint != fingerprint:
+                raise InvalidRequestError(
+                    _FieldError(
+                        "idempotency_key",
+                        f"{key!r} was already used for a different request "
+                        f"(to {existing.platform}, {existing.claimed_at:%Y-%m-%d %H:%M:%S} UTC)",
+                    )
+                )
+            if not may_reclaim(existing):
+                return Held(existing)
+            values = {
+                **row,
+                "attempt": existing.attempt + 1,
+                "result": None,
+                "latest": None,
+                "tracking_id": None,
+                "answered_at": None,
+                "note": f"attempt {existing.attempt + 1}; before: {_summary(existing)}",
+            }
+            del values["key"]
+            with self.engine.begin() as connection:
+                won = connection.execute(
+                    entries.update()
+                    .where(entries.c.key == key, entries.c.attempt == existing.attempt)
+                    .values(**values)
+                ).rowcount
+            if won == 1:
+                return Claimed(key, existing.attempt + 1, existing)
+            # Another process re-claimed it first: look again.
+
+    def record(
+        self,
+        claimed: Claimed,
+        result: CancelResult,
+        *,
+        call: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record the answer of ``claimed``'s send; False if a later claim took the key."""
+        values: dict[str, Any] = {
+            "outcome": result.outcome,
+            "answered": True,
+            "result": jsonutil.dumps(result.to_dict()),
+            "tracking_id": result.tracking_id,
+            "answered_at": _now(),
+            "updated_at": _now(),
+        }
+        if call is not None:
+            values["call"] = jsonutil.dumps(call)
+        return self._update_own(claimed, values)
+
+    def release(self, claimed: Claimed, why: str) -> bool:
+        """Nothing was sent after all (it failed before leaving): the key may be claimed again."""
+        values = {"outcome": "not_sent", "answered": True, "note": why, "updated_at": _now()}
+        return self._update_own(claimed, values)
+
+    def annotate(self, claimed: Claimed, note: str) -> bool:
+        """Add why a claim's outcome stays unknown (an error after the call may have left)."""
+        return self._update_own(claimed, {"note": note, "updated_at": _now()})
+
+    def record_status(self, platform: str, tracking_id: str, result: CancelResult) -> int:
+        """Record a status answer for the entry that tracking id belongs to; rows changed."""
+        with self.engine.begin() as connection:
+            return connection.execute(
+                entries.update()
+                .where(entries.c.platform == platform, entries.c.tracking_id == tracking_id)
+                .values(
+                    outcome=result.outcome,
+                    latest=jsonutil.dumps(result.to_dict()),
+                    updated_at=_now(),
+                )
+            ).rowcount
+
+    def resolve(
+        self, key: str, outcome: Literal["cancelled", "rejected"], note: str
+    ) -> LedgerEntry:
+        """Settle an entry by hand (a person checked the platform): it will not be sent again
+        as an unknown; ``rejected`` means nothing was applied."""
+        entry = self.find(key)
+        with self.engine.begin() as connection:
+            connection.execute(
+                entries.update()
+                .where(entries.c.key == entry.key, entries.c.attempt == entry.attempt)
+                .values(outcome=outcome, answered=True, note=note, updated_at=_now())
+            )
+        resolved = self.get(entry.key)
+        assert resolved is not None
+        return resolved
+
+    def clear(self) -> None:
+        """Forget every entry and job (the sandbox's ledger, when its orders are reset)."""
+        with self.engine.begin() as connection:
+            connection.execute(job_lines.delete())
+            connection.execute(jobs.delete())
+            connection.execute(entries.delete())
+
+    def _update_own(self, claimed: Claimed, values: dict[str, Any]) -> bool:
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                entries.update()
+                .where(entries.c.key == claimed.key, entries.c.attempt == claimed.attempt)
+                .values(**values)
+            ).rowcount
+        return bool(changed == 1)
+
+    # -- reading ------------------------------------------------------------------
+    def get(self, key: str) -> LedgerEntry | None:
+        """The entry of exactly ``key``, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(entries).where(entries.c.key == key)).first()
+        return _entry(row) if row is not None else None
+
+    def find(self, key: str) -> LedgerEntry:
+        """The entry of ``key``, or of the one key that starts with it (as git finds commits).
+
+        InvalidRequestError naming ``key`` when none or several match.
+        """
+        exact = self.get(key)
+        if exact is not None:
+            return exact
+        pattern = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(entries).where(entries.c.key.like(pattern, escape="\\")).limit(2)
+            ).all()
+        if len(rows) == 1:
+            return _entry(rows[0])
+        why = "matches several entries; give more of it" if rows else "is not in the ledger"
+        raise InvalidRequestError(_FieldError("key", f"{key!r} {why}"))
+
+    def entries(
+        self,
+        *,
+        outcomes: Iterable[str] = (),
+        platform: str | None = None,
+        job: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[LedgerEntry]:
+        """Entries, newest claim first, streamed (memory flat in the ledger's size)."""
+        query = sa.select(entries).order_by(entries.c.claimed_at.desc(), entries.c.key)
+        wanted = tuple(outcomes)
+        if wanted:
+            query = query.where(entries.c.outcome.in_(wanted))
+        if platform:
+            query = query.where(entries.c.platform == platform)
+        if job:
+            keys = sa.select(job_lines.c.key).where(job_lines.c.job_id == job)
+            query = query.where(entries.c.key.in_(keys))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:
+            for row in connection.execution_options(yield_per=500).execute(query):
+                yield _entry(row)
+
+    def counts(self, *, job: str | None = None) -> dict[str, int]:
+        """How many entries have each outcome (of one job's, when given)."""
+        query = sa.select(entries.c.outcome, sa.func.count()).group_by(entries.c.outcome)
+        if job:
+            keys = sa.select(job_lines.c.key).where(job_lines.c.job_id == job)
+            query = query.where(entries.c.key.in_(keys))
+        with self.engine.connect() as connection:
+            return {outcome: int(n) for outcome, n in connection.execute(query)}
+
+    # -- bulk jobs ------------------------------------------------------------------
+    def start_job(self, job_id: str, *, source: str, fmt: str, total: int) -> bool:
+        """Record a bulk job; False when it is already recorded (a rerun: resume it)."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    jobs.insert().values(
+                        id=job_id, source=source, format=fmt, total=total, created_at=_now()
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def add_job_lines(self, job_id: str, lines: Iterable[JobLine]) -> None:
+        """List a job's requests: ``(number, location, platform, key, problem)`` each."""
+        batch: list[dict[str, Any]] = []
+        for number, location, platform, key, problem in lines:
+            batch.append(
+                {
+                    "job_id": job_id,
+                    "number": number,
+                    "location": location,
+                    "platform": platform,
+                    "key": key,
+                    "problem": problem,
+                }
+            )
+            if len(batch) >= BATCH:
+                self._insert_lines(batch)
+                batch = []
+        if batch:
+            self._insert_lines(batch)
+
+    def _insert_lines(self, batch: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(job_lines.insert(), batch)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A job's record (id, source, format, total, created_at); InvalidRequestError if none.
+
+        ``job_id`` may be the start of one job's id.
+        """
+        pattern = job_id.replace("%", "").replace("_", "") + "%"
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(jobs).where(jobs.c.id.like(pattern)).order_by(jobs.c.id).limit(2)
+            ).all()
+        if len(rows) != 1:
+            why = "matches several jobs; give more of it" if rows else "is not a bulk job here"
+            raise InvalidRequestError(_FieldError("job", f"{job_id!r} {why}"))
+        return dict(rows[0]._mapping)
+
+    def job_report(self, job_id: str) -> Iterator[tuple[dict[str, Any], LedgerEntry | None]]:
+        """Each request of a job in input order, with its ledger entry (None: not sent)."""
+        query = (
+            sa.select(job_lines, entries)
+            .select_from(job_lines.outerjoin(entries, job_lines.c.key == entries.c.key))
+            .where(job_lines.c.job_id == job_id)
+            .order_by(job_lines.c.number)
+        )
+        with self.engine.connect() as connection:
+            for row in connection.execution_options(yield_per=500).execute(query):
+                mapping = row._mapping
+                line = {name: mapping[job_lines.c[name]] for name in job_lines.c.keys()}  # noqa: SIM118
+                entry = _entry(row) if mapping[entries.c.fingerprint] is not None else None
+                yield line, entry
+
+
+def _engine(url: str) -> sa.Engine:
+    """An engine for ``url``; SQLite files get WAL, full sync and a long busy wait."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigurationError(f"ledger URL {url[:100]!r} is not a database URL") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigurationError(
+            f"ledger URL {parsed.render_as_string(hide_password=True)}: "
+            "cancelkit's ledger runs on sqlite:/// or postgresql://"
+        )
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if not database or database == ":memory:":
+            raise ConfigurationError(
+                "ledger URL: an in-memory SQLite ledger forgets everything at exit; "
+                "name a file (sqlite:///path/ledger.sqlite3)"
+            )
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    try:
+        return sa.create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as error:
+        raise ConfigurationError(
+            f"ledger URL {parsed.render_as_string(hide_password=True)} needs the "
+            f"{error.name} driver: pip install 'cancelkit[postgres]'"
+        ) from None
+
+
+def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
+    # pysqlite's own transaction handling is off: SQLAlchemy's "begin" event says BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    mode = connection.get_execution_options().get("cancelkit_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _unusable(url: str, error: sa.exc.SQLAlchemyError) -> ConfigurationError:
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
+    return ConfigurationError(f"ledger {shown} cannot be used: {reason}")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)  # SQLite keeps no zone: we wrote UTC
+
+
+def _json(text: str | None) -> Any:
+    return jsonutil.loads(text) if text is not None else None
+
+
+def _entry(row: sa.Row[Any]) -> LedgerEntry:
+    m = row._mapping
+    claimed_at, updated_at = _aware(m[entries.c.claimed_at]), _aware(m[entries.c.updated_at])
+    assert claimed_at is not None and updated_at is not None
+    return LedgerEntry(
+        key=m[entries.c.key],
+        fingerprint=m[entries.c.fingerprint],
+        platform=m[entries.c.platform],
+        outcome=m[entries.c.outcome],
+        answered=bool(m[entries.c.answered]),
+        attempt=int(m[entries.c.attempt]),
+        request=_json(m[entries.c.request]),
+        call=_json(m[entries.c.call]),
+        result=_json(m[entries.c.result]),
+        latest=_json(m[entries.c.latest]),
+        tracking_id=m[entries.c.tracking_id],
+        note=m[entries.c.note],
+        claimed_by=m[entries.c.claimed_by],
+        claimed_at=claimed_at,
+        answered_at=_aware(m[entries.c.answered_at]),
+        updated_at=updated_at,
+    )
+
+
+def _summary(entry: LedgerEntry) -> str:
+    if entry.in_flight:
+        return "claimed with no answer (outcome unknown)"
+    result = entry.result or {}
+    codes = ", ".join(str(e.get("code")) for e in result.get("errors", ()) if e.get("code"))
+    return entry.outcome + (f" ({codes})" if codes else "")

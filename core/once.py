@@ -1,0 +1,95 @@
+"""Exactly once: which ledger entries may be sent again, and what a held send returns.
+
+The ledger (:mod:`cancelkit.core.ledger`) claims each key before the call leaves;
+these are the rules :meth:`Client.send` applies to a key the ledger already holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
+
+from .model import CancelRequest, CancelResult, ResultError, lines_with_status
+
+if TYPE_CHECKING:
+    from .ledger.store import LedgerEntry
+
+#: Error codes of results where nothing left for the cancel: sending it is not resending.
+NOTHING_SENT_CODES = frozenset({"LOOKUP_FAILED"})
+
+
+def may_send_again(entry: LedgerEntry, *, resend: bool, deduplicating: bool) -> bool:
+    """True when a send of ``entry``'s key may go out (again).
+
+    - ``resend``: the user said so, having checked the platform (``--resend``);
+    - nothing was sent last time (``not_sent``; a failed read before the cancel);
+    - the platform refused it unprocessed and said a later resend may work
+      (rate limited, a transient error: every error ``retryable``);
+    - the outcome is unknown and the platform deduplicates identical requests
+      (About You): the platform itself keeps a resend from applying twice.
+
+    Never otherwise: a cancellation whose outcome is unknown is not resent.
+    """
+    if resend or entry.outcome == "not_sent":
+        return True
+    if entry.outcome == "rejected" and entry.answered and entry.result is not None:
+        errors = entry.result.get("errors") or ()
+        if errors and all(
+            e.get("retryable") or e.get("code") in NOTHING_SENT_CODES for e in errors
+        ):
+            return True
+    return entry.outcome == "unknown" and deduplicating
+
+
+def held_result(entry: LedgerEntry, request: CancelRequest) -> CancelResult:
+    """What a send of a key the ledger holds returns instead of sending.
+
+    The recorded result (the latest status answer over the send's), with a warning
+    that says when it was sent; an entry claimed with no answer is ``unknown``.
+    """
+    when = (entry.answered_at or entry.claimed_at).strftime("%Y-%m-%d %H:%M:%S UTC")
+    ledger = {"key": entry.key, "sent_at": entry.claimed_at.isoformat(), "held": True}
+    if entry.in_flight:
+        why = (
+            f"claimed at {entry.claimed_at:%Y-%m-%d %H:%M:%S} UTC by {entry.claimed_by} "
+            "with no answer recorded (being sent now, or that sender died)"
+        )
+        result = CancelResult(
+            platform=entry.platform,
+            outcome="unknown",
+            lines=lines_with_status(request, "unknown"),
+            errors=(ResultError(message=why, code="OUTCOME_UNKNOWN"),),
+            message=(
+                f"outcome unknown: {why}; NOT sent again. Check the order on "
+                f"{entry.platform}, then: cancelkit ledger resolve {entry.key} "
+                "--as cancelled|rejected, or --resend"
+            ),
+            details={"ledger": ledger},
+        )
+        return result
+    recorded = entry.canonical_result()
+    if entry.outcome in ("cancelled", "rejected") and (
+        recorded is None or recorded.outcome != entry.outcome
+    ):  # settled by hand (``cancelkit ledger resolve``): the resolution is what holds
+        settled: Literal["cancelled", "rejected"] = (
+            "cancelled" if entry.outcome == "cancelled" else "rejected"
+        )
+        recorded = CancelResult(
+            platform=entry.platform,
+            outcome=settled,
+            lines=lines_with_status(request, settled),
+            message=entry.note or settled,
+        )
+    if recorded is None:  # released before anything was sent, then held by --no-resend
+        recorded = CancelResult(
+            platform=entry.platform,
+            outcome="rejected",
+            lines=lines_with_status(request, "rejected"),
+            message=entry.note or "not sent",
+        )
+    note = f"already sent at {when} (ledger key {entry.key}); not sent again"
+    return replace(
+        recorded,
+        warnings=(*recorded.warnings, note),
+        details={**recorded.details, "ledger": ledger},
+    )
