@@ -7,6 +7,7 @@ before ``expires_in`` and can be refreshed once when the platform answers 401.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -98,11 +99,17 @@ class ClientCredentialsToken(Authenticator):
         self._expires_at = 0.0
         #: The token answer without its secrets (e.g. Salesforce's ``instance_url``).
         self.answer: dict[str, object] = {}
+        # Bulk workers share one authenticator: one token request, not one per thread.
+        self._fetching = threading.Lock()
 
     def headers(self, session: requests.Session, *, refresh: bool = False) -> Mapping[str, str]:
         """Bearer header, fetching a token when none is cached or it is expiring."""
         if refresh or self._token is None or self._clock() >= self._expires_at:
-            self._fetch(session)
+            stale = self._token if refresh else None
+            with self._fetching:
+                # Another thread may have fetched while this one waited for the lock.
+                if self._token is None or self._token == stale or self._clock() >= self._expires_at:
+                    self._fetch(session)
         assert self._token is not None
         return self._header(self._token)
 

@@ -242,9 +242,7 @@ def _client(
         registry.register(plugin, f"scenario-plugin-{index}")
     # No ledger: a cassette records what the platform answers, repeats included (About
     # You's answer to a duplicate is a scenario); the ledger's part is tested apart.
-    return Client(
-        registry=registry, config=config, env={}, sleep=sleep, clock=clock, ledger=False
-    )
+    return Client(registry=registry, config=config, env={}, sleep=sleep, clock=clock, ledger=False)
 
 
 class _VirtualClock:

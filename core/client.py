@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +45,7 @@ from .secrets import Scrubber, install_log_filter
 from .waiting import WaitObserver, WaitProgress, WaitStep, keep_lines
 
 if TYPE_CHECKING:
+    from .bulk import BulkResult
     from .ledger.store import Ledger
     from .sending import RetryPolicy, Sender
 
@@ -101,7 +102,8 @@ class Client:
         self._ledger_choice = ledger
         self._ledger: Ledger | None = ledger if _is_ledger(ledger) else None
         self._owns_ledger = False
-        self._lock = threading.Lock()
+        # Guards what threads of one client create once: routes, senders, the ledger.
+        self._lock = threading.RLock()
 
     def __enter__(self) -> Client:
         return self
@@ -126,8 +128,11 @@ class Client:
         """
         route = self._routes.get(platform)
         if route is None:
-            adapter = self.registry.platform(platform)
-            route = self._routes[platform] = (adapter, self._settings(adapter))
+            with self._lock:  # several threads of a bulk run may ask at once
+                route = self._routes.get(platform)
+                if route is None:
+                    adapter = self.registry.platform(platform)
+                    route = self._routes[platform] = (adapter, self._settings(adapter))
         return route
 
     def _settings(self, adapter: PlatformAdapter) -> Settings:
@@ -201,6 +206,50 @@ class Client:
             if ledger is None:
                 return self._deliver(prepared, adapter, settings, None)[0]
             return self._send_once(ledger, prepared, adapter, settings, resend)
+
+    def send_many(
+        self,
+        requests: Iterable[tuple[str, CancelRequest | Mapping[str, Any]]],
+        *,
+        concurrency: int = 4,
+        wait: bool = False,
+        wait_timeout: float = 600.0,
+        stop: threading.Event | None = None,
+    ) -> Iterator[BulkResult]:
+        """Send many ``(platform, request)`` pairs; yield a ``BulkResult`` as each completes.
+
+        ``concurrency`` threads per platform send through this client (its ledger, rate
+        limits and retries apply to each as to :meth:`send`); the input is read as it
+        is needed, so memory stays flat. Results come in completion order, each with
+        its input ``index``. ``wait`` follows accepted results to their end (within
+        ``wait_timeout`` seconds each). See :mod:`cancelkit.core.bulk`.
+        """
+        from .bulk import send_many
+
+        return send_many(
+            self,
+            requests,
+            concurrency=concurrency,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            stop=stop,
+            sleep=self._sleep,
+            clock=self._clock,
+        )
+
+    def key_for(self, request: CancelRequest | Mapping[str, Any], platform: str) -> str:
+        """The ledger key a send of ``request`` to ``platform`` is claimed under.
+
+        Checks the request as ``send`` would (InvalidRequestError); sends nothing.
+        """
+        from .ledger.keys import request_key
+
+        with self._scrubbed():
+            adapter, settings = self._route(platform)
+            prepared = self._prepare(request, adapter)
+            lookup = adapter.lookup_call(prepared, settings)
+            call = lookup or self._translate(prepared, adapter, settings)
+            return request_key(adapter.name, prepared, urlsplit(call.url).hostname or "")[0]
 
     def _send_once(
         self,
@@ -474,6 +523,14 @@ class Client:
     def _sender(self, adapter: PlatformAdapter, settings: Settings) -> Sender:
         """The sender for this platform (its session and token reused call after call)."""
         key = adapter.name  # settings are fixed per platform for the client's life
+        sender = self._senders.get(key)
+        if sender is not None:
+            return sender
+        with self._lock:
+            return self._new_sender(adapter, settings)
+
+    def _new_sender(self, adapter: PlatformAdapter, settings: Settings) -> Sender:
+        key = adapter.name
         if key not in self._senders:
             from importlib.metadata import version  # slow to import; translate needs none
 

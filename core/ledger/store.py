@@ -359,6 +359,17 @@ class Ledger:
             return False
         return True
 
+    def drop_job(self, job_id: str) -> None:
+        """Forget a job and its list (its input was refused: nothing was sent)."""
+        with self.engine.begin() as connection:
+            connection.execute(job_lines.delete().where(job_lines.c.job_id == job_id))
+            connection.execute(jobs.delete().where(jobs.c.id == job_id))
+
+    def set_job_total(self, job_id: str, total: int) -> None:
+        """Record how many requests a job has, once its input is checked."""
+        with self.engine.begin() as connection:
+            connection.execute(jobs.update().where(jobs.c.id == job_id).values(total=total))
+
     def add_job_lines(self, job_id: str, lines: Iterable[JobLine]) -> None:
         """List a job's requests: ``(number, location, platform, key, problem)`` each."""
         batch: list[dict[str, Any]] = []

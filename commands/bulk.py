@@ -1,0 +1,341 @@
+"""``cancelkit bulk FILE``: many cancellations, resumable; ``cancelkit bulk report JOB``.
+
+A run reads its input twice, streaming both times (memory stays flat in its size):
+first to check every request (bad input anywhere: nothing is sent, exit 2) and list
+them under the job, then to send. The job's id is the hash of the input's bytes, so
+running the same command again is the same job: what the ledger already holds is
+not sent again (held), and the rest goes out. Ctrl-C stops starting new sends; the
+ones in flight finish and are recorded; a second Ctrl-C leaves at once (the ledger
+keeps those in flight as unknown, never resent by themselves).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..cli import (
+    EXIT_BY_OUTCOME,
+    EXIT_INTERRUPTED,
+    EXIT_PENDING,
+    _maybe_sandbox,
+    _reports_errors,
+    _State,
+    pass_state,
+)
+from ..core.bulkinput import FORMATS, BulkItem, Format, InputProblem, detect_format, read_items
+from ..core.bulkprogress import escape_control as _say
+from ..errors import CancelkitError, FieldError, InvalidRequestError
+
+#: Problems listed before "and N more" when the input is refused.
+PROBLEMS_SHOWN = 20
+#: Exit codes by how bad, worst first: unknown over rejected over pending over done.
+SEVERITY = (3, 1, EXIT_PENDING, 0)
+
+
+class _BulkGroup(click.Group):
+    """``bulk FILE`` runs a job; ``bulk report JOB`` reports one (``./report`` for a file)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("bulk", cls=_BulkGroup)
+def bulk() -> None:
+    """Send many cancellations from a file; resume by running it again.
+
+    \b
+    FILE holds JSON Lines (one canonical request per line, plus "platform") or
+    CSV (.csv: one order line per row; see the README for the columns).
+    Every request is checked first: bad input anywhere, nothing is sent.
+    The ledger holds what was sent: rerunning the same command sends the rest.
+
+    \b
+    Examples:
+      cancelkit bulk cancels.jsonl --sandbox
+      cancelkit bulk stock-out.csv --wait
+      cancelkit bulk report 3f2a9c41d0be --format csv
+    """
+
+
+@bulk.command("run")
+@click.argument("input_file", metavar="FILE|-")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), help="Input format (default: by its name)."
+)
+@click.option("--sandbox", is_flag=True, help="Send to the built-in emulator (no account).")
+@click.option("--wait", is_flag=True, help="Follow asynchronous outcomes to their end.")
+@click.option(
+    "--wait-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
+    show_default=True, metavar="SECONDS", help="With --wait: the longest wait per request.",
+)  # fmt: skip
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+    help="Sends in flight at once, per platform.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="One JSON result per line on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@pass_state
+@_reports_errors
+def run(
+    state: _State,
+    input_file: str,
+    fmt: Format | None,
+    sandbox: bool,
+    wait: bool,
+    wait_timeout: float,
+    concurrency: int,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Send every request of FILE (- for stdin)."""
+    from ..core import jsonutil
+    from ..core.bulkprogress import BulkProgress
+
+    chosen = detect_format(input_file, fmt)
+    with _input(input_file) as (path, job_id), _maybe_sandbox(state, sandbox) as config:
+        client = state.client(config)
+        ledger = client.ledger
+        assert ledger is not None  # the command line always records
+        total = _check(client, ledger, path, chosen, job_id, input_file)
+        say = click.echo
+        if not quiet:
+            say(f"bulk job {job_id}: {total} requests from {_say(input_file)}", err=True)
+        stop = threading.Event()
+        counts: dict[str, int] = {}
+        worst = 0
+        with _first_interrupt_stops(stop), BulkProgress(total, quiet=quiet) as progress:
+            items = (
+                (i.platform, i.request) for i in _items(path, chosen) if isinstance(i, BulkItem)
+            )
+            for done in client.send_many(
+                items, concurrency=concurrency, wait=wait, wait_timeout=wait_timeout, stop=stop
+            ):
+                label = "already" if done.held else done.outcome
+                if label == "error":
+                    label = "unknown"  # could not connect: said in the note, not sent
+                progress.done(label)
+                counts[done.outcome] = counts.get(done.outcome, 0) + 1
+                worst = _worse(worst, _exit_code(done.outcome, wait))
+                if done.error is not None:
+                    progress.note(f"request {done.index + 1} ({done.platform}): {done.error}")
+                    if done.error.exit_code == 4:  # configuration: every send would fail
+                        stop.set()
+                        worst = 4 if worst in (0, EXIT_PENDING) else worst
+                if as_json:
+                    line = {"number": done.index + 1, "platform": done.platform,
+                            "held": done.held,
+                            "result": done.result.to_dict() if done.result else None,
+                            "error": str(done.error) if done.error else None}  # fmt: skip
+                    click.echo(jsonutil.dumps(line))
+        if progress.live:  # the bar cuts long counts at the terminal's width: all of them
+            say(progress.summary(), err=True)
+        report = f"cancelkit bulk report {job_id}" + (" --sandbox" if sandbox else "")
+        if stop.is_set() and worst != 4:
+            say(
+                f"interrupted: the sends in flight finished and are recorded; run the same "
+                f"command again to send the rest. Per line: {report}",
+                err=True,
+            )
+            sys.exit(EXIT_INTERRUPTED)
+        if not quiet:
+            say(f"per line: {report}", err=True)
+        sys.exit(worst)
+
+
+@bulk.command("report")
+@click.argument("job")
+@click.option(
+    "--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table",
+    show_default=True, help="table for people, csv for spreadsheets, json: JSON Lines.",
+)  # fmt: skip
+@click.option("--sandbox", is_flag=True, help="A job run with --sandbox.")
+@pass_state
+@_reports_errors
+def report(state: _State, job: str, fmt: str, sandbox: bool) -> None:
+    """Each request of JOB with its outcome; the exit code summarises (0, 1, 3, 5)."""
+    import csv
+
+    from ..core import jsonutil
+
+    with _ledger(state, sandbox) as ledger:
+        record = ledger.job(job)
+        writer = csv.writer(sys.stdout) if fmt == "csv" else None
+        columns = ("number", "where", "platform", "outcome", "tracking_id", "key", "message")
+        if writer is not None:
+            writer.writerow(columns)
+        elif fmt == "table":
+            source = _say(record["source"])
+            click.echo(f"job {record['id']}: {record['total']} requests from {source}")
+        worst = 0
+        for line, entry in ledger.job_report(record["id"]):
+            outcome = entry.outcome if entry is not None else "not sent"
+            result = (entry.latest or entry.result or {}) if entry is not None else {}
+            message = line["problem"] or result.get("message") or (entry.note if entry else "")
+            row = {
+                "number": line["number"],
+                "where": line["location"],
+                "platform": line["platform"],
+                "outcome": outcome,
+                "tracking_id": entry.tracking_id if entry is not None else None,
+                "key": line["key"],
+                "message": message or "",
+            }
+            worst = _worse(worst, _exit_code(outcome, True))
+            if fmt == "json":
+                click.echo(jsonutil.dumps(row))
+            elif writer is not None:
+                writer.writerow([row[c] if row[c] is not None else "" for c in columns])
+            else:
+                tracking = f"  {row['tracking_id']}" if row["tracking_id"] else ""
+                click.echo(_say(f"{row['number']:>7}  {row['where']:<10}  {row['platform']:<16}"
+                                f"{outcome:<10}{tracking}  {row['message']}"))  # fmt: skip
+    sys.exit(worst)
+
+
+# -- the run's parts ----------------------------------------------------------------
+@contextmanager
+def _input(name: str) -> Iterator[tuple[Path, str]]:
+    """The input as a file (stdin is spooled to a temporary one) and its job id."""
+    if name == "-":
+        with tempfile.TemporaryDirectory(prefix="cancelkit-bulk-") as folder:
+            path = Path(folder) / "stdin"
+            with path.open("wb") as spool:
+                shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+            yield path, _job_id(path)
+        return
+    path = Path(name)
+    if not path.is_file():
+        raise InvalidRequestError(FieldError("FILE", f"{name!r} is not a readable file"))
+    yield path, _job_id(path)
+
+
+def _job_id(path: Path) -> str:
+    """The job's id: the first 12 hex digits of the SHA-256 of the input's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def _items(path: Path, fmt: Format) -> Iterator[BulkItem | InputProblem]:
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        yield from read_items(stream, fmt)
+
+
+def _check(client: Any, ledger: Any, path: Path, fmt: Format, job_id: str, name: str) -> int:
+    """Check every request (nothing sent); list them under the job. Returns how many.
+
+    Bad input anywhere refuses the whole run (exit 2) with each problem's place.
+    """
+    new_job = ledger.start_job(job_id, source=name, fmt=fmt, total=0)
+    problems: list[FieldError] = []
+    count = 0
+
+    def lines() -> Iterator[tuple[int, str, str, str | None, str | None]]:
+        nonlocal count
+        for item in _items(path, fmt):
+            count += 1
+            if isinstance(item, InputProblem):
+                problems.append(FieldError(f"{item.where}: {item.field}", item.reason))
+                continue
+            try:
+                key = client.key_for(item.request, item.platform)
+            except InvalidRequestError as error:
+                problems.extend(
+                    FieldError(f"{item.where}: {e.path}", e.message) for e in error.errors
+                )
+                continue
+            except CancelkitError as error:  # an unknown platform, say
+                problems.append(FieldError(f"{item.where}: platform", str(error)))
+                continue
+            yield item.number, item.where, item.platform, key, None
+
+    if new_job:
+        ledger.add_job_lines(job_id, lines())
+    else:
+        for _ in lines():
+            pass
+    if problems:
+        if new_job:
+            ledger.drop_job(job_id)
+        shown = problems[:PROBLEMS_SHOWN]
+        more = len(problems) - len(shown)
+        if more:
+            shown.append(FieldError("input", f"and {more} more problems"))
+        raise InvalidRequestError(*shown)
+    if count == 0:
+        if new_job:
+            ledger.drop_job(job_id)
+        raise InvalidRequestError(FieldError("FILE", f"{name!r} holds no request"))
+    if new_job:
+        ledger.set_job_total(job_id, count)
+    return count
+
+
+@contextmanager
+def _first_interrupt_stops(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C (or SIGTERM) sets ``stop``; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo(
+            "\nstopping: the sends in flight finish and are recorded (Ctrl-C again to "
+            "leave now; those stay unknown in the ledger)",
+            err=True,
+        )
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def _ledger(state: _State, sandbox: bool) -> Iterator[Any]:
+    from ..core.ledger.location import ledger_url, sandbox_ledger_path, sqlite_url
+    from ..core.ledger.store import Ledger
+
+    if sandbox:
+        from ..cli import sandbox_state_path
+
+        url = sqlite_url(sandbox_ledger_path(sandbox_state_path()))
+    else:
+        url = ledger_url(config_path=state.config_path, profile=state.profile)
+    with Ledger(url) as ledger:
+        yield ledger
+
+
+def _exit_code(outcome: str, waited: bool) -> int:
+    if outcome in ("unknown", "error"):
+        return 3
+    if outcome in ("rejected", "partial", "invalid", "not sent", "not_sent"):
+        return 1
+    if outcome == "accepted" and waited:
+        return EXIT_PENDING
+    return EXIT_BY_OUTCOME.get(outcome, 0)
+
+
+def _worse(a: int, b: int) -> int:
+    rank = {code: i for i, code in enumerate(SEVERITY)}
+    return a if rank.get(a, -1) <= rank.get(b, -1) else b
