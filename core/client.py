@@ -274,7 +274,10 @@ class Client:
             key,
             fingerprint=fingerprint,
             platform=adapter.name,
-            request={**canonical_json(prepared), "idempotency_key": prepared.idempotency_key},
+            # A secret pasted into the request itself (an order id, say) is masked too.
+            request=self.scrubber.scrub_value(
+                {**canonical_json(prepared), "idempotency_key": prepared.idempotency_key}
+            ),
             call=self._masked_call(call),
             may_reclaim=lambda entry: once.may_send_again(
                 entry, resend=resend, deduplicating=deduplicating
@@ -282,15 +285,19 @@ class Client:
         )
         if isinstance(claim, Held):
             return self.scrubber.scrub_value(once.held_result(claim.entry, prepared))
+        stage = _Stage()
         try:
-            result, sent = self._deliver(prepared, adapter, settings, call)
-        except (TransportError, AuthenticationError, ConfigurationError) as error:
-            # Raised only when nothing was sent (see Sender.deliver): free the key.
-            ledger.release(claim, f"not sent: {self.scrubber.scrub(str(error))}")
-            raise
+            result, sent = self._deliver(prepared, adapter, settings, call, stage)
         except BaseException as error:
-            why = "interrupted" if isinstance(error, KeyboardInterrupt) else type(error).__name__
-            ledger.annotate(claim, f"outcome unknown: {why} while sending; not resent")
+            if stage.nothing_sent(error):
+                ledger.release(
+                    claim, f"not sent: {self.scrubber.scrub(str(error)) or type(error).__name__}"
+                )
+            else:  # the cancel may have been applied: the key stays claimed, unknown
+                why = (
+                    "interrupted" if isinstance(error, KeyboardInterrupt) else type(error).__name__
+                )
+                ledger.annotate(claim, f"outcome unknown: {why} after the cancel left; not resent")
             raise
         ledger.record(claim, result, call=self._masked_call(sent))
         return replace(result, details={**result.details, "ledger": {"key": key}})
@@ -301,8 +308,13 @@ class Client:
         adapter: PlatformAdapter,
         settings: Settings,
         call: HttpCall | None,
+        stage: _Stage | None = None,
     ) -> tuple[CancelResult, HttpCall]:
-        """The read a cancel depends on (if any), the cancel, and its normalised result."""
+        """The read a cancel depends on (if any), the cancel, and its normalised result.
+
+        ``stage`` is kept up to date, so a caller that sees an exception knows whether
+        the cancel could have left.
+        """
         lookup = adapter.lookup_call(prepared, settings) if call is None else None
         if lookup is not None:
             found = self._sender(adapter, settings).deliver(lookup, read_only=True)
@@ -314,7 +326,11 @@ class Client:
         if call is None:
             call = self._translate(prepared, adapter, settings)
         sender = self._senders.get(adapter.name) or self._sender(adapter, settings)
+        if stage is not None:
+            stage.now = "sending"
         delivery = sender.deliver(call)
+        if stage is not None:
+            stage.now = "sent"
         result = answers.send_result(self._hooks, prepared, adapter, delivery)
         warnings = tuple(adapter.warnings(prepared))
         if warnings:
@@ -556,6 +572,26 @@ class Client:
                 clock=self._clock,
             )
         return self._senders[key]
+
+
+class _Stage:
+    """How far a send got: ``before`` the cancel left, ``sending`` it, or ``sent``."""
+
+    def __init__(self) -> None:
+        self.now = "before"
+
+    def nothing_sent(self, error: BaseException) -> bool:
+        """True when ``error`` proves the cancel never left (its key may be freed).
+
+        Before the cancel call, nothing left whatever the error (a read before it is
+        read-only). During it, the sender raises these three only when nothing was
+        sent (see ``Sender.deliver``). After it, or anything else: it may have left.
+        """
+        if self.now == "before":
+            return True
+        return self.now == "sending" and isinstance(
+            error, (TransportError, AuthenticationError, ConfigurationError)
+        )
 
 
 def _is_ledger(value: object) -> TypeGuard[Ledger]:

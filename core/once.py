@@ -52,7 +52,9 @@ def held_result(entry: LedgerEntry, request: CancelRequest) -> CancelResult:
     if entry.in_flight:
         why = (
             f"claimed at {entry.claimed_at:%Y-%m-%d %H:%M:%S} UTC by {entry.claimed_by} "
-            "with no answer recorded (being sent now, or that sender died)"
+            "with no answer recorded ("
+            + (entry.note or "being sent now, or that sender died")
+            + ")"
         )
         result = CancelResult(
             platform=entry.platform,

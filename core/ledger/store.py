@@ -126,6 +126,9 @@ class Ledger:
             except sa.exc.SQLAlchemyError as error:
                 self.engine.dispose()
                 raise _unusable(self.url, error) from None
+            except BaseException:  # a newer schema refused, say: close what was opened
+                self.engine.dispose()
+                raise
         self._me = f"{socket.gethostname()}:{os.getpid()}"
 
     def __enter__(self) -> Ledger:
@@ -187,7 +190,7 @@ class Ledger:
                 raise InvalidRequestError(
                     _FieldError(
                         "idempotency_key",
-                        f"{key!r} was already used for a different request "
+                        f"{key!r} was already used for a different request or host "
                         f"(to {existing.platform}, {existing.claimed_at:%Y-%m-%d %H:%M:%S} UTC)",
                     )
                 )
@@ -429,8 +432,13 @@ def _engine(url: str) -> sa.Engine:
     """An engine for ``url``; SQLite files get WAL, full sync and a long busy wait."""
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
-        raise ConfigurationError(f"ledger URL {url[:100]!r} is not a database URL") from None
+    except (sa.exc.ArgumentError, ValueError):
+        # Not echoed: a mistyped URL may still hold a password.
+        scheme = url.split(":", 1)[0][:30] if ":" in url else "(none)"
+        raise ConfigurationError(
+            f"ledger URL (scheme {scheme!r}) is not a database URL such as "
+            "sqlite:///path/ledger.sqlite3 or postgresql://user@host/db"
+        ) from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigurationError(
             f"ledger URL {parsed.render_as_string(hide_password=True)}: "
@@ -443,17 +451,30 @@ def _engine(url: str) -> sa.Engine:
                 "ledger URL: an in-memory SQLite ledger forgets everything at exit; "
                 "name a file (sqlite:///path/ledger.sqlite3)"
             )
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as error:
+            raise ConfigurationError(
+                f"ledger {database}: cannot create its folder {folder}: {error.strerror or error}"
+            ) from None
+        try:
+            engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        except (ModuleNotFoundError, sa.exc.NoSuchModuleError) as error:
+            raise ConfigurationError(
+                f"ledger URL {parsed.render_as_string(hide_password=True)}: "
+                f"its driver is not installed ({error})"
+            ) from None
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     try:
         return sa.create_engine(url, pool_pre_ping=True)
-    except ModuleNotFoundError as error:
+    except (ModuleNotFoundError, sa.exc.NoSuchModuleError) as error:
+        name = getattr(error, "name", None) or "its"
         raise ConfigurationError(
             f"ledger URL {parsed.render_as_string(hide_password=True)} needs the "
-            f"{error.name} driver: pip install 'cancelkit[postgres]'"
+            f"{name} driver: pip install 'cancelkit[postgres]'"
         ) from None
 
 
