@@ -290,15 +290,52 @@ def _terminal_width() -> int:
     return max(min(columns or 80, 80) - 2, 50)
 
 
+#: Built-in commands kept in modules of their own, imported only when run:
+#: name -> (module, attribute, the short help ``cancelkit --help`` lists without
+#: importing the module).
+_LAZY: dict[str, tuple[str, str, str]] = {
+    "ledger": (
+        "cancelkit.commands.ledger",
+        "ledger",
+        "Audit the ledger: list, show and resolve sends.",
+    ),
+    "bulk": (
+        "cancelkit.commands.bulk",
+        "bulk",
+        "Send many cancellations from a JSONL or CSV file; rerun to resume.",
+    ),
+}
+
+
 class _Group(click.Group):
     """The ``cancelkit`` group. Commands that plugins add load on first need.
 
     A command name that is not built in asks every plugin's
     ``cancelkit_register_commands`` once (loading the plugins), so built-in commands
-    and ``--help`` stay as cheap as before.
+    and ``--help`` stay as cheap as before. The built-in commands of :data:`_LAZY`
+    are imported when first run; ``--help`` lists them from that table.
     """
 
     _plugin_commands_loaded = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_LAZY})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's listing, with the lazy commands' short help taken from :data:`_LAZY`."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows = []
+        for name in names:
+            if name in _LAZY and name not in self.commands:  # a stand-in, not imported
+                command: click.Command | None = click.Command(name, help=_LAZY[name][2])
+            else:
+                command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None,
@@ -310,6 +347,12 @@ class _Group(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """A built-in command, else one a plugin registers."""
         command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _LAZY:
+            import importlib
+
+            module, attribute, _ = _LAZY[cmd_name]
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
         if command is None and not self._plugin_commands_loaded:
             self._plugin_commands_loaded = True
             from .core.registry import PluginRegistry
@@ -347,6 +390,13 @@ def register_plugin_commands(registry: PluginRegistry, group: click.Group) -> No
                     err=True,
                 )
                 group.commands[name] = command
+        for name in _LAZY if isinstance(group, _Group) else ():
+            if name in group.commands and name not in builtin:  # a built-in not loaded yet
+                click.echo(
+                    f"warning: plugin {impl.plugin_name} may not replace the command {name}",
+                    err=True,
+                )
+                del group.commands[name]
 
 
 @click.group(
@@ -548,6 +598,12 @@ def translate(state: _State, platform: str, request_file: Any, fmt: str) -> None
 )
 @click.option("--dry-run", is_flag=True, help="Validate and show the call; send nothing.")
 @click.option(
+    "--resend",
+    is_flag=True,
+    help="Send even though the ledger holds this request (only after checking on the "
+    "platform that the earlier send was not applied).",
+)
+@click.option(
     "--wait",
     is_flag=True,
     help="Print the accepted result, then poll its status until final (progress on stderr).",
@@ -576,6 +632,7 @@ def send(
     sandbox: bool,
     faults: tuple[str, ...],
     dry_run: bool,
+    resend: bool,
     wait: bool,
     wait_timeout: float,
     as_json: bool,
@@ -607,7 +664,7 @@ def send(
             assert _active_sandbox is not None
             _inject(_active_sandbox, client, kind, platform)
         try:
-            result = client.send(data, platform)
+            result = client.send(data, platform, resend=resend)
         except KeyboardInterrupt:
             _fail(
                 "Interrupted",
@@ -622,6 +679,12 @@ def send(
             result = _wait(client, result, wait_timeout, report, as_json, follow_up)
         if sandbox and result.outcome in ("rejected", "partial"):
             click.echo(_sandbox_reset_hint(), err=True)
+        if result.outcome == "unknown" and (result.details.get("ledger") or {}).get("held"):
+            from .commands.ledger import held_unknown_hint  # how to settle it
+
+            hint = held_unknown_hint(state, result, sandbox)
+            if hint:
+                click.echo(hint, err=True)
         _finish(result, as_json, one_line=wait)
 
 

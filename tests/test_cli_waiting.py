@@ -62,8 +62,8 @@ def still_pending(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every status poll answers "still pending" (the accepted result itself)."""
     original = Client.send
 
-    def send(self: Client, request: Any, platform: str) -> CancelResult:
-        accepted = original(self, request, platform)
+    def send(self: Client, request: Any, platform: str, **kwargs: Any) -> CancelResult:
+        accepted = original(self, request, platform, **kwargs)
         monkeypatch.setattr(Client, "status", lambda self, platform, tid: accepted)
         return accepted
 
@@ -139,7 +139,7 @@ def test_the_follow_up_command_keeps_the_global_options(
 def test_ctrl_c_while_sending_says_the_cancel_may_have_gone_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def ctrl_c(self: Client, request: Any, platform: str) -> CancelResult:
+    def ctrl_c(self: Client, request: Any, platform: str, **kwargs: Any) -> CancelResult:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Client, "send", ctrl_c)
