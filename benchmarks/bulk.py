@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,9 @@ with open(path, encoding="utf-8") as stream, client:
     outcomes = {}
     for done in client.send_many(items, concurrency=4):
         outcomes[done.outcome] = outcomes.get(done.outcome, 0) + 1
+import resource
 print(outcomes)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # this process's peak, in KiB
 """
 SERVE = """
 import json
@@ -73,18 +74,17 @@ def throughput(count: int, ledger: bool, work: Path) -> dict[str, float]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CANCELKIT_")}
         env["CANCELKIT_LEDGER_URL"] = f"sqlite:///{work}/ledger-{count}-{time.time()}.db"
         command = [sys.executable, "-c", SEND, str(path), "1" if ledger else "0", config]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak = int(done.stdout.split()[-1])  # the sender's own peak: not the server's
         if done.returncode != 0 or "accepted" not in done.stdout:
             raise SystemExit(f"send_many failed ({done.returncode}): {done.stdout[-500:]}"
                              f"{done.stderr[-2000:]}")  # fmt: skip
         return {
             "per_second": count / seconds,
             "seconds": seconds,
-            "peak_rss_mb": max(peak, before) / 1024,
+            "peak_rss_mb": peak / 1024,
         }
     finally:
         server.terminate()
