@@ -11,7 +11,9 @@ keeps those in flight as unknown, never resent by themselves).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import os
 import shutil
 import signal
 import sys
@@ -35,7 +37,8 @@ from ..cli import (
 )
 from ..core.bulkinput import FORMATS, BulkItem, Format, InputProblem, detect_format, read_items
 from ..core.bulkprogress import escape_control as _say
-from ..errors import CancelkitError, FieldError, InvalidRequestError
+from ..core.ledger.keys import DERIVED_PREFIX
+from ..errors import FieldError, InvalidRequestError
 
 #: Problems listed before "and N more" when the input is refused.
 PROBLEMS_SHOWN = 20
@@ -105,18 +108,22 @@ def run(
     from ..core.bulkprogress import BulkProgress
 
     chosen = detect_format(input_file, fmt)
-    with _input(input_file) as (path, job_id), _maybe_sandbox(state, sandbox) as config:
+    with _input(input_file, chosen) as (path, job_id), _maybe_sandbox(state, sandbox) as config:
         client = state.client(config)
         ledger = client.ledger
         assert ledger is not None  # the command line always records
-        total = _check(client, ledger, path, chosen, job_id, input_file)
+        with _terminate_interrupts():  # a listing cut short is redone by the next run
+            total = _check(client, ledger, path, chosen, job_id, input_file)
         say = click.echo
         if not quiet:
             say(f"bulk job {job_id}: {total} requests from {_say(input_file)}", err=True)
-        stop = threading.Event()
+        stop, interrupted = threading.Event(), threading.Event()
         counts: dict[str, int] = {}
-        worst = 0
-        with _first_interrupt_stops(stop), BulkProgress(total, quiet=quiet) as progress:
+        worst, fatal = 0, False
+        with (
+            _first_interrupt_stops(stop, interrupted),
+            BulkProgress(total, quiet=quiet) as progress,
+        ):
             items = (
                 (i.platform, i.request) for i in _items(path, chosen) if isinstance(i, BulkItem)
             )
@@ -133,7 +140,7 @@ def run(
                     progress.note(f"request {done.index + 1} ({done.platform}): {done.error}")
                     if done.error.exit_code == 4:  # configuration: every send would fail
                         stop.set()
-                        worst = 4 if worst in (0, EXIT_PENDING) else worst
+                        fatal = True
                 if as_json:
                     line = {"number": done.index + 1, "platform": done.platform,
                             "held": done.held,
@@ -143,7 +150,10 @@ def run(
         if progress.live:  # the bar cuts long counts at the terminal's width: all of them
             say(progress.summary(), err=True)
         report = f"cancelkit bulk report {job_id}" + (" --sandbox" if sandbox else "")
-        if stop.is_set() and worst != 4:
+        if fatal:
+            say(f"stopped: a configuration problem (above). Per line: {report}", err=True)
+            sys.exit(4)
+        if interrupted.is_set():
             say(
                 f"interrupted: the sends in flight finished and are recorded; run the same "
                 f"command again to send the rest. Per line: {report}",
@@ -207,27 +217,45 @@ def report(state: _State, job: str, fmt: str, sandbox: bool) -> None:
 
 # -- the run's parts ----------------------------------------------------------------
 @contextmanager
-def _input(name: str) -> Iterator[tuple[Path, str]]:
+def _input(name: str, fmt: Format) -> Iterator[tuple[Path, str]]:
     """The input as a file (stdin is spooled to a temporary one) and its job id."""
     if name == "-":
         with tempfile.TemporaryDirectory(prefix="cancelkit-bulk-") as folder:
             path = Path(folder) / "stdin"
             with path.open("wb") as spool:
                 shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
-            yield path, _job_id(path)
+            yield path, _job_id(path, fmt)
         return
     path = Path(name)
     if not path.is_file():
         raise InvalidRequestError(FieldError("FILE", f"{name!r} is not a readable file"))
-    yield path, _job_id(path)
+    yield path, _job_id(path, fmt)
 
 
-def _job_id(path: Path) -> str:
-    """The job's id: the first 12 hex digits of the SHA-256 of the input's bytes."""
+def _job_id(path: Path, fmt: Format) -> str:
+    """The job's id: the first 12 hex digits of the SHA-256 of the input's bytes.
+
+    The same read checks that the input is UTF-8 text (an Excel CSV saved in cp1252 is
+    refused naming its line, before anything is listed or sent).
+    """
     digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
     with path.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                where = line + block.count(b"\n", 0, error.start)
+                unit = "row" if fmt == "csv" else "line"
+                raise InvalidRequestError(
+                    FieldError(
+                        f"{unit} {where}",
+                        f"not UTF-8 text (byte 0x{block[error.start]:02x}); save it as UTF-8",
+                    )
+                ) from None
+            line += block.count(b"\n")
     return digest.hexdigest()[:12]
 
 
@@ -239,63 +267,92 @@ def _items(path: Path, fmt: Format) -> Iterator[BulkItem | InputProblem]:
 def _check(client: Any, ledger: Any, path: Path, fmt: Format, job_id: str, name: str) -> int:
     """Check every request (nothing sent); list them under the job. Returns how many.
 
-    Bad input anywhere refuses the whole run (exit 2) with each problem's place.
+    Bad input anywhere refuses the whole run (exit 2) with each problem's place; so
+    does a request repeated in the input (one key: it would go out once). A job whose
+    listing was cut short (killed while checking) is listed afresh.
     """
-    new_job = ledger.start_job(job_id, source=name, fmt=fmt, total=0)
+    record = ledger.find_job(job_id)
+    listing = record is None or record["total"] == 0  # 0: a listing that never finished
+    if listing:
+        if record is not None:
+            ledger.drop_job(job_id)
+        ledger.start_job(job_id, source=name, fmt=fmt, total=0)
     problems: list[FieldError] = []
-    count = 0
+    count = refused = 0
+
+    def refuse(where: str, path: str, message: str) -> None:
+        nonlocal refused
+        refused += 1
+        if len(problems) < PROBLEMS_SHOWN:  # memory stays flat, however bad the file
+            problems.append(FieldError(f"{where}: {path}" if path else where, message))
 
     def lines() -> Iterator[tuple[int, str, str, str | None, str | None]]:
         nonlocal count
-        for item in _items(path, fmt):
-            count += 1
-            if isinstance(item, InputProblem):
-                problems.append(FieldError(f"{item.where}: {item.field}", item.reason))
-                continue
-            try:
-                key = client.key_for(item.request, item.platform)
-            except InvalidRequestError as error:
-                problems.extend(
-                    FieldError(f"{item.where}: {e.path}", e.message) for e in error.errors
-                )
-                continue
-            except CancelkitError as error:  # an unknown platform, say
-                problems.append(FieldError(f"{item.where}: platform", str(error)))
-                continue
-            yield item.number, item.where, item.platform, key, None
+        try:
+            for item in _items(path, fmt):
+                count += 1
+                if isinstance(item, InputProblem):
+                    refuse(item.where, item.field, item.reason)
+                    continue
+                try:
+                    key = client.key_for(item.request, item.platform)
+                except InvalidRequestError as error:
+                    for problem in error.errors:
+                        refuse(item.where, problem.path, problem.message)
+                    continue
+                yield item.number, item.where, item.platform, key, None
+        except UnicodeDecodeError as error:
+            refuse(f"after item {count}", "encoding",
+                   f"not UTF-8 text (byte 0x{error.object[error.start]:02x}); "
+                   "save the file as UTF-8")  # fmt: skip
 
-    if new_job:
+    if listing:
         ledger.add_job_lines(job_id, lines())
+        for key, where, first in ledger.repeated_keys(job_id, PROBLEMS_SHOWN):
+            if key.startswith(DERIVED_PREFIX):  # the same request twice
+                refuse(
+                    where,
+                    "request",
+                    f"repeats {first} (the same ledger key {key}); it "
+                    "would go out once: remove it, or give each its own idempotency_key",
+                )
+            else:  # the user's own key, given twice
+                refuse(where, "idempotency_key", f"{key!r} is also the key of {first}; each "
+                       "request needs its own")  # fmt: skip
     else:
         for _ in lines():
             pass
-    if problems:
-        if new_job:
+    if count == 0 and not refused:
+        refuse("FILE", "", f"{name!r} holds no request")
+    if refused:
+        if listing:
             ledger.drop_job(job_id)
-        shown = problems[:PROBLEMS_SHOWN]
-        more = len(problems) - len(shown)
-        if more:
-            shown.append(FieldError("input", f"and {more} more problems"))
-        raise InvalidRequestError(*shown)
-    if count == 0:
-        if new_job:
-            ledger.drop_job(job_id)
-        raise InvalidRequestError(FieldError("FILE", f"{name!r} holds no request"))
-    if new_job:
+        if refused > len(problems):
+            problems.append(FieldError("input", f"and {refused - len(problems)} more problems"))
+        raise InvalidRequestError(problems)
+    if listing:
         ledger.set_job_total(job_id, count)
     return count
 
 
 @contextmanager
-def _first_interrupt_stops(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C (or SIGTERM) sets ``stop``; a second one interrupts at once."""
+def _first_interrupt_stops(stop: threading.Event, interrupted: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C (or SIGTERM) sets ``stop``; a second one leaves at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
+        if interrupted.is_set():
+            # At once: no waiting for the sends in flight. Their claims stay in the
+            # ledger as unknown, never resent by themselves.
+            sys.stderr.write(
+                "\nleft at once: the sends in flight stay unknown in the ledger "
+                "(cancelkit ledger list --unknown)\n"
+            )
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        interrupted.set()
         stop.set()
         click.echo(
             "\nstopping: the sends in flight finish and are recorded (Ctrl-C again to "
@@ -309,6 +366,23 @@ def _first_interrupt_stops(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+@contextmanager
+def _terminate_interrupts() -> Iterator[None]:
+    """SIGTERM interrupts like Ctrl-C (exit 130), rather than killing without a word."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ the ones in flight finish and are yielded (and recorded by the ledger).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 BUFFER_PER_PLATFORM = 256
 #: Waits for asynchronous outcomes in progress at once, over all platforms.
 MAX_PENDING_WAITS = 1000
+#: Results finished but not yet taken by the consumer.
+RESULTS_BUFFER = 1024
 #: Threads following asynchronous outcomes (each mostly sleeps between polls).
 WAIT_WORKERS = 32
 _DONE = object()
@@ -127,7 +130,9 @@ def send_many(
     # Set by the caller's ``stop`` or by the consumer leaving; the caller's event is
     # only read, so it still tells the caller whether *it* asked to stop.
     halt = _Stop(stop)
-    results: queue.Queue[BulkResult | object] = queue.Queue()
+    # Bounded too: a consumer that pauses holds the workers back, not memory.
+    results: queue.Queue[BulkResult | object] = queue.Queue(RESULTS_BUFFER)
+    failure: list[BaseException] = []  # what the caller's input raised, raised to it
     lanes: dict[str, queue.Queue[tuple[int, Any] | object]] = {}
     gates: dict[str, _Gate] = {}
     workers: list[threading.Thread] = []
@@ -138,8 +143,8 @@ def send_many(
         try:
             final = client.wait(accepted, timeout=wait_timeout)
             results.put(BulkResult(index, platform, final, held=held))
-        except CancelkitError as error:
-            results.put(BulkResult(index, platform, accepted, error=error, held=held))
+        except Exception as error:  # a plugin's bug must not lose the result
+            results.put(BulkResult(index, platform, accepted, error=_typed(error), held=held))
         finally:
             waits.release()
 
@@ -189,6 +194,8 @@ def send_many(
                         break
                     except queue.Full:
                         continue
+        except BaseException as error:  # the caller's input failed: tell the caller
+            failure.append(error)
         finally:
             for lane in list(lanes.values()):
                 for _ in range(concurrency):
@@ -204,14 +211,19 @@ def send_many(
         while True:
             got = results.get()
             if got is _DONE:
+                if failure:
+                    raise failure[0]
                 return
             assert isinstance(got, BulkResult)
             yield got
     finally:
         halt.set()  # the consumer left (or was interrupted): start nothing new
+        # Results still coming are recorded by the ledger already: take them off the
+        # bounded queue so no worker blocks on it while the run winds down.
+        while feeder.is_alive():
+            with contextlib.suppress(queue.Empty):
+                results.get(timeout=0.05)
         feeder.join()
-        while not results.empty():  # finished after the consumer left: recorded already
-            results.get_nowait()
 
 
 def _send_with_retries(
@@ -230,8 +242,8 @@ def _send_with_retries(
             break  # stopping: the last refusal stands (nothing was applied)
         try:
             result = client.send(request, platform)
-        except CancelkitError as error:
-            return BulkResult(-1, platform, error=error)
+        except Exception as error:  # a plugin's bug must not lose the request
+            return BulkResult(-1, platform, error=_typed(error))
         held = bool((result.details.get("ledger") or {}).get("held"))
         if held or not result.retryable or attempt == attempts:
             return BulkResult(-1, platform, result, held=held)
@@ -239,3 +251,13 @@ def _send_with_retries(
         gate.close_for(pause)  # the platform's limit: every worker of it waits
     assert result is not None
     return BulkResult(-1, platform, result)
+
+
+def _typed(error: Exception) -> CancelkitError:
+    """``error`` as a cancelkit error: a plugin's own exception becomes a PluginError
+    (the send may have left: the ledger keeps it unknown, never resent)."""
+    if isinstance(error, CancelkitError):
+        return error
+    from ..errors import PluginError
+
+    return PluginError(f"{type(error).__name__}: {error}")

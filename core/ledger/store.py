@@ -421,6 +421,33 @@ class Ledger:
         with self.engine.begin() as connection:
             connection.execute(job_lines.insert(), batch)
 
+    def find_job(self, job_id: str) -> dict[str, Any] | None:
+        """The record of exactly ``job_id``, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        return dict(row._mapping) if row is not None else None
+
+    def repeated_keys(self, job_id: str, limit: int) -> list[tuple[str, str, str]]:
+        """Requests of a job whose key an earlier one has: ``(key, where, where first)``."""
+        first = (
+            sa.select(job_lines.c.key, sa.func.min(job_lines.c.number).label("first"))
+            .where(job_lines.c.job_id == job_id, job_lines.c.key.is_not(None))
+            .group_by(job_lines.c.key)
+            .having(sa.func.count() > 1)
+            .subquery()
+        )
+        earlier = job_lines.alias("earlier")
+        query = (
+            sa.select(job_lines.c.key, job_lines.c.location, earlier.c.location)
+            .join(first, job_lines.c.key == first.c.key)
+            .join(earlier, sa.and_(earlier.c.job_id == job_id, earlier.c.number == first.c.first))
+            .where(job_lines.c.job_id == job_id, job_lines.c.number > first.c.first)
+            .order_by(job_lines.c.number)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [(k, where, earliest) for k, where, earliest in connection.execute(query)]
+
     def job(self, job_id: str) -> dict[str, Any]:
         """A job's record (id, source, format, total, created_at); InvalidRequestError if none.
 
