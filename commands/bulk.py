@@ -179,8 +179,9 @@ def report(state: _State, job: str, fmt: str, sandbox: bool) -> None:
     import csv
 
     from ..core import jsonutil
+    from .ledger import opened_ledger
 
-    with _ledger(state, sandbox) as ledger:
+    with opened_ledger(state, sandbox) as ledger:
         record = ledger.job(job)
         writer = csv.writer(sys.stdout) if fmt == "csv" else None
         columns = ("number", "where", "platform", "outcome", "tracking_id", "key", "message")
@@ -295,11 +296,17 @@ def _check(client: Any, ledger: Any, path: Path, fmt: Format, job_id: str, name:
                     refuse(item.where, item.field, item.reason)
                     continue
                 try:
-                    key = client.key_for(item.request, item.platform)
+                    key, fingerprint = client.key_and_fingerprint(item.request, item.platform)
                 except InvalidRequestError as error:
                     for problem in error.errors:
                         refuse(item.where, problem.path, problem.message)
                     continue
+                if not key.startswith(DERIVED_PREFIX):  # the user's key: used before?
+                    earlier = ledger.get(key)
+                    if earlier is not None and earlier.fingerprint != fingerprint:
+                        refuse(item.where, "idempotency_key", f"{key!r} was already used for "
+                               f"a different request (to {earlier.platform})")  # fmt: skip
+                        continue
                 yield item.number, item.where, item.platform, key, None
         except UnicodeDecodeError as error:
             refuse(f"after item {count}", "encoding",
@@ -383,21 +390,6 @@ def _terminate_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _ledger(state: _State, sandbox: bool) -> Iterator[Any]:
-    from ..core.ledger.location import ledger_url, sandbox_ledger_path, sqlite_url
-    from ..core.ledger.store import Ledger
-
-    if sandbox:
-        from ..cli import sandbox_state_path
-
-        url = sqlite_url(sandbox_ledger_path(sandbox_state_path()))
-    else:
-        url = ledger_url(config_path=state.config_path, profile=state.profile)
-    with Ledger(url) as ledger:
-        yield ledger
 
 
 def _exit_code(outcome: str, waited: bool) -> int:

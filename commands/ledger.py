@@ -127,7 +127,7 @@ def list_entries(
     from ..core import jsonutil
 
     wanted = tuple(dict.fromkeys((*outcomes, *(("unknown",) if unknown else ()))))
-    with _opened(state, sandbox) as book:
+    with opened_ledger(state, sandbox) as book:
         job_id = str(book.job(job)["id"]) if job else None
         found = book.entries(outcomes=wanted, platform=platform, job=job_id, limit=limit or None)
         if as_json:
@@ -182,7 +182,7 @@ def show(state: _State, key: str, as_json: bool, sandbox: bool) -> None:
     """
     from ..core import jsonutil
 
-    with _opened(state, sandbox) as book:
+    with opened_ledger(state, sandbox) as book:
         entry = _find(book, key)
     if as_json:
         click.echo(jsonutil.dumps(entry.to_dict(), indent=2))
@@ -272,7 +272,7 @@ def resolve(
     assert settle is not None
     from ..core import jsonutil
 
-    with _opened(state, sandbox) as book:
+    with opened_ledger(state, sandbox) as book:
         entry = _find(book, key)
         if entry.outcome not in SETTLEABLE:
             raise InvalidRequestError(
@@ -286,7 +286,7 @@ def resolve(
             _warn(
                 f"note: {entry.key} was claimed at {_utc(entry.claimed_at)} UTC by "
                 f"{entry.claimed_by} with no answer recorded; if that send is still running, "
-                "its answer will replace this resolution"
+                "its answer will NOT be recorded: this resolution holds"
             )
         resolved = book.resolve(entry.key, settle, note or f"resolved by hand as {settle}")
     if as_json:
@@ -336,7 +336,7 @@ def _resend(state: _State, key: str, sandbox: bool, as_json: bool) -> None:
 
 # -- helpers ------------------------------------------------------------------
 @contextmanager
-def _opened(state: _State, sandbox: bool) -> Iterator[Ledger]:
+def opened_ledger(state: _State, sandbox: bool) -> Iterator[Ledger]:
     """The ledger to read: the sandbox's own with ``--sandbox``, else the configured one."""
     from ..core.ledger.location import ledger_url, sandbox_ledger_path, sqlite_url
     from ..core.ledger.store import Ledger

@@ -46,7 +46,7 @@ from .waiting import WaitObserver, WaitProgress, WaitStep, keep_lines
 
 if TYPE_CHECKING:
     from .bulk import BulkResult
-    from .ledger.store import Ledger
+    from .ledger.store import Claimed, Ledger
     from .sending import RetryPolicy, Sender
 
 #: (connect, read) seconds; override per platform with the ``timeout`` setting.
@@ -242,14 +242,18 @@ class Client:
 
         Checks the request as ``send`` would (InvalidRequestError); sends nothing.
         """
-        from .ledger.keys import request_key
+        return self.key_and_fingerprint(request, platform)[0]
 
+    def key_and_fingerprint(
+        self, request: CancelRequest | Mapping[str, Any], platform: str
+    ) -> tuple[str, str]:
+        """``(key, fingerprint)`` of a send (see :mod:`cancelkit.core.ledger.keys`)."""
         with self._scrubbed():
             adapter, settings = self._route(platform)
             prepared = self._prepare(request, adapter)
             lookup = adapter.lookup_call(prepared, settings)
-            call = lookup or self._translate(prepared, adapter, settings)
-            return request_key(adapter.name, prepared, urlsplit(call.url).hostname or "")[0]
+            call = None if lookup is not None else self._translate(prepared, adapter, settings)
+            return _keyed(adapter, prepared, lookup, call)
 
     def _send_once(
         self,
@@ -260,15 +264,14 @@ class Client:
         resend: bool,
     ) -> CancelResult:
         """Claim the request's key, send, record the answer (see :meth:`send`)."""
-        from .ledger.keys import canonical_json, request_key
+        from .ledger.keys import canonical_json
         from .ledger.store import Held
 
         # Translated before the claim (it is local), so the claim records the call;
         # a cancel that depends on a read is translated after that read.
         lookup = adapter.lookup_call(prepared, settings)
         call = None if lookup is not None else self._translate(prepared, adapter, settings)
-        host = urlsplit((lookup or call).url).hostname or ""  # type: ignore[union-attr]
-        key, fingerprint = request_key(adapter.name, prepared, host)
+        key, fingerprint = _keyed(adapter, prepared, lookup, call)
         deduplicating = adapter.capabilities.resend_safe
         claim = ledger.claim(
             key,
@@ -299,8 +302,8 @@ class Client:
                 )
                 ledger.annotate(claim, f"outcome unknown: {why} after the cancel left; not resent")
             raise
-        ledger.record(claim, result, call=self._masked_call(sent))
-        return replace(result, details={**result.details, "ledger": {"key": key}})
+        result = replace(result, details={**result.details, "ledger": {"key": key}})
+        return _recorded(ledger, claim, result, self._masked_call(sent))
 
     def _deliver(
         self,
@@ -381,10 +384,21 @@ class Client:
             delivery = self._sender(adapter, settings).deliver(call, read_only=True)
             result = answers.status_result(self._hooks, tracking_id, adapter, delivery)
             result = self._release(result, call, adapter)
-            ledger = self.ledger
-            if ledger is not None and result.outcome not in ("accepted", "unknown"):
-                ledger.record_status(adapter.name, tracking_id, result)  # the final state
+            if result.outcome not in ("accepted", "unknown"):
+                result = self._record_status(adapter.name, tracking_id, result)
             return result
+
+    def _record_status(self, platform: str, tracking_id: str, result: CancelResult) -> CancelResult:
+        """Keep a final status answer in the ledger; best effort (status is a read: a
+        ledger that cannot be written must not cost the answer)."""
+        try:
+            ledger = self.ledger
+            if ledger is not None:
+                ledger.record_status(platform, tracking_id, result)
+        except Exception as error:  # the answer stands; say the ledger missed it
+            why = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            return _add_warnings(result, (f"the ledger could not record this answer: {why}",))
+        return result
 
     def wait(
         self,
@@ -592,6 +606,52 @@ class _Stage:
         return self.now == "sending" and isinstance(
             error, (TransportError, AuthenticationError, ConfigurationError)
         )
+
+
+def _keyed(
+    adapter: PlatformAdapter,
+    prepared: CancelRequest,
+    lookup: HttpCall | None,
+    call: HttpCall | None,
+) -> tuple[str, str]:
+    """The one derivation of a send's ``(key, fingerprint)``: bulk lists what send claims."""
+    from .ledger.keys import request_key
+
+    first = lookup or call
+    assert first is not None
+    return request_key(adapter.name, prepared, urlsplit(first.url).hostname or "")
+
+
+#: Tries at recording an answer before giving up (the answer is returned either way).
+RECORD_TRIES = 3
+
+
+def _recorded(
+    ledger: Ledger, claim: Claimed, result: CancelResult, call: dict[str, Any] | None
+) -> CancelResult:
+    """Record ``result`` for ``claim``; the answer is never lost to a failed write.
+
+    A write that still fails after a few tries, or a claim resolved by hand meanwhile,
+    leaves the entry as it was (unknown: never resent) and the result says so.
+    """
+    problem = ""
+    for attempt in range(RECORD_TRIES):
+        try:
+            if ledger.record(claim, result, call=call):
+                return result
+            problem = "the entry was resolved or claimed again meanwhile"
+            break
+        except Exception as error:  # a locked file, a dropped connection
+            problem = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            time.sleep(0.1 * (attempt + 1))
+    return _add_warnings(
+        result,
+        (
+            f"the ledger did not record this answer ({problem}); its entry {claim.key} stays "
+            f"as it was (never resent): settle it with cancelkit ledger resolve {claim.key} "
+            f"once you know (this answer: {result.outcome})",
+        ),
+    )
 
 
 def _is_ledger(value: object) -> TypeGuard[Ledger]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
+from ..errors import FieldError, InvalidRequestError
 from .model import CancelRequest, CancelResult, ResultError, lines_with_status
 
 if TYPE_CHECKING:
     from .ledger.store import LedgerEntry
 
+#: Outcomes that say the platform applied or took the cancel: never resent.
+APPLIED = frozenset({"cancelled", "partial", "accepted"})
 #: Error codes of results where nothing left for the cancel: sending it is not resending.
 NOTHING_SENT_CODES = frozenset({"LOOKUP_FAILED"})
 
@@ -28,8 +31,19 @@ def may_send_again(entry: LedgerEntry, *, resend: bool, deduplicating: bool) -> 
     - the outcome is unknown and the platform deduplicates identical requests
       (About You): the platform itself keeps a resend from applying twice.
 
-    Never otherwise: a cancellation whose outcome is unknown is not resent.
+    Never otherwise: a cancellation whose outcome is unknown is not resent. And not
+    even with ``resend`` when the ledger knows it was applied or taken (cancelled,
+    partial, accepted): InvalidRequestError naming ``resend``.
     """
+    if resend and entry.outcome in APPLIED:
+        raise InvalidRequestError(
+            FieldError(
+                "resend",
+                f"the ledger holds key {entry.key} as {entry.outcome} "
+                f"({entry.updated_at:%Y-%m-%d %H:%M:%S} UTC): it was applied, so nothing "
+                "was sent; a new cancellation needs its own idempotency_key",
+            )
+        )
     if resend or entry.outcome == "not_sent":
         return True
     if entry.outcome == "rejected" and entry.answered and entry.result is not None:
@@ -82,13 +96,8 @@ def held_result(entry: LedgerEntry, request: CancelRequest) -> CancelResult:
             lines=lines_with_status(request, settled),
             message=entry.note or settled,
         )
-    if recorded is None:  # released before anything was sent, then held by --no-resend
-        recorded = CancelResult(
-            platform=entry.platform,
-            outcome="rejected",
-            lines=lines_with_status(request, "rejected"),
-            message=entry.note or "not sent",
-        )
+    # Every answered entry has a result, and not_sent ones are sent again, never held.
+    assert recorded is not None, entry.key
     note = f"already sent at {when} (ledger key {entry.key}); not sent again"
     return replace(
         recorded,

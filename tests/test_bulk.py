@@ -274,6 +274,24 @@ def test_an_idempotency_key_reused_for_another_request_is_bad_input(
     assert "line 2: idempotency_key" in result.stderr
 
 
+def test_an_idempotency_key_an_earlier_send_used_for_another_request_is_bad_input(
+    tmp_path: Path, emulator: Watched
+) -> None:
+    # The key is in the ledger already, for another request: refused before anything
+    # goes out (the report would otherwise show that other request's outcome).
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps(keyed("mirakl", "my-key-0001")))
+    assert cli("send", "--sandbox", "-p", "mirakl", str(earlier)).exit_code == 0
+    sent = len(emulator.cancels())
+    path = tmp_path / "cancels.jsonl"
+    write_jsonl(path, [line("carriyo", keyed("carriyo", "my-key-0001")),
+                       line("mirakl", keyed("mirakl", "another-key"))])  # fmt: skip
+    result = cli("bulk", str(path), "--sandbox")
+    assert result.exit_code == 2, result.stderr
+    assert "line 1: idempotency_key: 'my-key-0001' was already used" in result.stderr
+    assert len(emulator.cancels()) == sent
+
+
 # -- 3. CSV, and the per-line report -------------------------------------------------------
 
 CSV_TWO_ORDERS = (
@@ -515,20 +533,20 @@ def test_an_interrupted_check_is_completed_by_the_rerun(
 ) -> None:
     path = tmp_path / "cancels.jsonl"
     data = write_jsonl(path, (line("mirakl", keyed("mirakl", f"k{i}")) for i in range(5)))
-    original = Client.key_for
+    original = Client.key_and_fingerprint
     calls = {"n": 0}
 
-    def ctrl_c_on_the_third(self: Client, request: Any, platform: str) -> str:
+    def ctrl_c_on_the_third(self: Client, request: Any, platform: str) -> tuple[str, str]:
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt  # Ctrl-C while the input is being checked
-        return str(original(self, request, platform))
+        return original(self, request, platform)
 
-    monkeypatch.setattr(Client, "key_for", ctrl_c_on_the_third)
+    monkeypatch.setattr(Client, "key_and_fingerprint", ctrl_c_on_the_third)
     interrupted = cli("bulk", str(path), "--sandbox")
     assert interrupted.exit_code == 130
     assert emulator.cancels() == []
-    monkeypatch.setattr(Client, "key_for", original)
+    monkeypatch.setattr(Client, "key_and_fingerprint", original)
 
     resumed = cli("bulk", str(path), "--sandbox", "-q")
     assert resumed.exit_code == 0, resumed.stderr

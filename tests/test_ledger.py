@@ -328,24 +328,27 @@ def test_refused_credentials_release_the_key(ledger_file: Path) -> None:
 
 
 # -- 6. resend=True ------------------------------------------------------------------------
-def test_resend_sends_even_a_cancelled_one_and_counts_attempts() -> None:
+def test_resend_is_refused_for_an_applied_one_and_sends_an_unknown_one() -> None:
     with logged_sandbox() as (box, lines), sandbox_client(box) as client:
         first = client.send(example("salesforce"), "salesforce")
         assert first.outcome == "cancelled"
         assert client.send(example("salesforce"), "salesforce").details["ledger"]["held"]
+        # The ledger knows it was applied: even an explicit resend sends nothing.
+        with pytest.raises(InvalidRequestError, match="resend: the ledger holds key"):
+            client.send(example("salesforce"), "salesforce", resend=True)
         assert len(cancels(lines, "salesforce")) == 1
-        for attempt in (2, 3):
-            forced = client.send(example("salesforce"), "salesforce", resend=True)
-            assert "held" not in forced.details["ledger"]
-            assert len(cancels(lines, "salesforce")) == attempt
-            entry = entry_of(client, example("salesforce"), "salesforce")
-            assert entry.attempt == attempt
-            assert entry.note and entry.note.startswith(f"attempt {attempt}; before:")
-        # The demo line is used up: the forced resends were refused, and that is recorded.
-        assert entry.outcome == forced.outcome == "rejected"
-        held = client.send(example("salesforce"), "salesforce")
-        assert held.details["ledger"]["held"] is True
-        assert len(cancels(lines, "salesforce")) == 3
+        # An unknown one (a 500 after sending) is resent on request, and counted.
+        request = {**example("mirakl"), "idempotency_key": "unknown-then-resent"}
+        box.inject("500", "mirakl")
+        assert client.send(request, "mirakl").outcome == "unknown"
+        assert client.send(request, "mirakl").details["ledger"]["held"] is True
+        assert len(cancels(lines, "mirakl")) == 1
+        forced = client.send(request, "mirakl", resend=True)
+        assert forced.outcome == "accepted" and "held" not in forced.details["ledger"]
+        assert len(cancels(lines, "mirakl")) == 2
+        entry = entry_of(client, request, "mirakl")
+        assert entry.attempt == 2
+        assert entry.note and entry.note.startswith("attempt 2; before: unknown")
 
 
 # -- 7. a reused idempotency_key ---------------------------------------------------------
@@ -674,3 +677,12 @@ def test_a_closed_client_reopens_its_ledger_and_still_holds_the_key(
     again = fresh_client.send(example("mirakl"), "mirakl")
     assert again.details["ledger"]["held"] is True
     assert len(cancels(received, "mirakl")) == 1
+
+
+def test_a_password_in_the_url_query_is_masked_too() -> None:
+    # libpq reads ?password= as well as user:password@: neither may be printed.
+    with pytest.raises(ConfigurationError) as caught:
+        Ledger("postgresql://bob@127.0.0.1:1/db?password=S3cretPw&sslpassword=Other5ecret")
+    message = str(caught.value)
+    assert "S3cretPw" not in message and "Other5ecret" not in message
+    assert "password=***" in message

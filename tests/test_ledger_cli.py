@@ -334,13 +334,21 @@ def test_a_repeated_send_is_held_visibly_and_send_resend_sends_again() -> None:
     assert body["details"]["ledger"]["held"] is True
     assert any("not sent again" in warning for warning in body["warnings"])
     assert mirakl_actions() == 1
+    # Accepted by Mirakl: the ledger knows it was taken, so --resend sends nothing.
+    refused = send("mirakl", MIRAKL, "--resend")
+    assert refused.exit_code == 2, refused.output
+    assert "resend: the ledger holds key" in refused.output
+    assert mirakl_actions() == 1
+    # Once settled as not applied (a person checked the platform), --resend sends it.
+    key = only_entry().key
+    assert run("ledger", "resolve", "--sandbox", key, "--as", "rejected").exit_code == 0
     resent = send("mirakl", MIRAKL, "--resend", "--json")
     assert resent.exit_code == 0, resent.output
     body = json.loads(resent.stdout)
     assert "held" not in body["details"]["ledger"]
     assert body["warnings"] == []
     assert mirakl_actions() == 2
-    assert only_entry().attempt == 2
+    assert only_entry().attempt == 3  # the claim, the resolution, the resend
 
 
 def test_send_help_explains_resend() -> None:

@@ -12,9 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...errors import ConfigurationError
 from ..configfile import profile_setting
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 ENV_VARIABLE = "CANCELKIT_LEDGER_URL"
 FILE_NAME = "ledger.sqlite3"
@@ -64,3 +68,13 @@ def engine_url(url: str) -> str:
         if url.startswith(bare):
             return "postgresql+psycopg://" + url[len(bare) :]
     return url
+
+
+def shown_url(url: sa.URL) -> str:
+    """``url`` as messages show it: the password masked, in the user part and in the
+    query alike (libpq also reads ``?password=`` and ``?sslpassword=``)."""
+    query = {
+        name: ("***" if "password" in name.lower() else value) for name, value in url.query.items()
+    }
+    shown = url.set(query=query).render_as_string(hide_password=True)
+    return shown.replace("%2A%2A%2A", "***")  # the query's mask, as the user part's reads

@@ -15,13 +15,14 @@ claim ``unknown`` - never resent, only asked about. Half the fsyncs of all-FULL.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import sqlalchemy as sa
 
@@ -29,7 +30,7 @@ from ...errors import ConfigurationError, InvalidRequestError
 from ...errors import FieldError as _FieldError
 from .. import jsonutil
 from ..model import CancelResult
-from .location import engine_url
+from .location import engine_url, shown_url
 from .tables import entries, job_lines, jobs, migrate
 
 #: SQLite waits this long (seconds) for another writer before giving up.
@@ -117,6 +118,23 @@ class Held:
 JobLine = tuple[int, str, str, "str | None", "str | None"]
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _database_errors(method: F) -> F:
+    """A database failure as a ConfigurationError (exit 4) naming the ledger and the
+    reason in one line: never SQLAlchemy's text, which quotes the SQL and its values."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sa.exc.SQLAlchemyError as error:
+            raise _unusable(self.url, error) from None
+
+    return cast(F, wrapper)
+
+
 class Ledger:
     """A ledger at one SQLAlchemy URL (SQLite file or PostgreSQL); safe to share by threads."""
 
@@ -149,9 +167,10 @@ class Ledger:
     @property
     def display_url(self) -> str:
         """The URL with any password masked."""
-        return sa.make_url(self.url).render_as_string(hide_password=True)
+        return shown_url(sa.make_url(self.url))
 
     # -- claim and record ---------------------------------------------------------
+    @_database_errors
     def claim(
         self,
         key: str,
@@ -221,6 +240,7 @@ class Ledger:
                 return Claimed(key, existing.attempt + 1, existing)
             # Another process re-claimed it first: look again.
 
+    @_database_errors
     def record(
         self,
         claimed: Claimed,
@@ -241,15 +261,18 @@ class Ledger:
             values["call"] = jsonutil.dumps(call)
         return self._update_own(claimed, values)
 
+    @_database_errors
     def release(self, claimed: Claimed, why: str) -> bool:
         """Nothing was sent after all (it failed before leaving): the key may be claimed again."""
         values = {"outcome": "not_sent", "answered": True, "note": why, "updated_at": _now()}
         return self._update_own(claimed, values)
 
+    @_database_errors
     def annotate(self, claimed: Claimed, note: str) -> bool:
         """Add why a claim's outcome stays unknown (an error after the call may have left)."""
         return self._update_own(claimed, {"note": note, "updated_at": _now()})
 
+    @_database_errors
     def record_status(self, platform: str, tracking_id: str, result: CancelResult) -> int:
         """Record a status answer for the entry that tracking id belongs to; rows changed."""
         with self.engine.begin() as connection:
@@ -267,6 +290,7 @@ class Ledger:
                 )
             ).rowcount
 
+    @_database_errors
     def resolve(
         self, key: str, outcome: Literal["cancelled", "rejected"], note: str
     ) -> LedgerEntry:
@@ -297,6 +321,7 @@ class Ledger:
         assert resolved is not None
         return resolved
 
+    @_database_errors
     def clear(self) -> None:
         """Forget every entry and job (the sandbox's ledger, when its orders are reset)."""
         with self.engine.begin() as connection:
@@ -314,12 +339,14 @@ class Ledger:
         return bool(changed == 1)
 
     # -- reading ------------------------------------------------------------------
+    @_database_errors
     def get(self, key: str) -> LedgerEntry | None:
         """The entry of exactly ``key``, or None."""
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(entries).where(entries.c.key == key)).first()
         return _entry(row) if row is not None else None
 
+    @_database_errors
     def find(self, key: str) -> LedgerEntry:
         """The entry of ``key``, or of the one key that starts with it (as git finds commits).
 
@@ -363,6 +390,7 @@ class Ledger:
             for row in connection.execution_options(yield_per=500).execute(query):
                 yield _entry(row)
 
+    @_database_errors
     def counts(self, *, job: str | None = None) -> dict[str, int]:
         """How many entries have each outcome (of one job's, when given)."""
         query = sa.select(entries.c.outcome, sa.func.count()).group_by(entries.c.outcome)
@@ -373,6 +401,7 @@ class Ledger:
             return {outcome: int(n) for outcome, n in connection.execute(query)}
 
     # -- bulk jobs ------------------------------------------------------------------
+    @_database_errors
     def start_job(self, job_id: str, *, source: str, fmt: str, total: int) -> bool:
         """Record a bulk job; False when it is already recorded (a rerun: resume it)."""
         try:
@@ -386,17 +415,20 @@ class Ledger:
             return False
         return True
 
+    @_database_errors
     def drop_job(self, job_id: str) -> None:
         """Forget a job and its list (its input was refused: nothing was sent)."""
         with self.engine.begin() as connection:
             connection.execute(job_lines.delete().where(job_lines.c.job_id == job_id))
             connection.execute(jobs.delete().where(jobs.c.id == job_id))
 
+    @_database_errors
     def set_job_total(self, job_id: str, total: int) -> None:
         """Record how many requests a job has, once its input is checked."""
         with self.engine.begin() as connection:
             connection.execute(jobs.update().where(jobs.c.id == job_id).values(total=total))
 
+    @_database_errors
     def add_job_lines(self, job_id: str, lines: Iterable[JobLine]) -> None:
         """List a job's requests: ``(number, location, platform, key, problem)`` each."""
         batch: list[dict[str, Any]] = []
@@ -421,12 +453,14 @@ class Ledger:
         with self.engine.begin() as connection:
             connection.execute(job_lines.insert(), batch)
 
+    @_database_errors
     def find_job(self, job_id: str) -> dict[str, Any] | None:
         """The record of exactly ``job_id``, or None."""
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
         return dict(row._mapping) if row is not None else None
 
+    @_database_errors
     def repeated_keys(self, job_id: str, limit: int) -> list[tuple[str, str, str]]:
         """Requests of a job whose key an earlier one has: ``(key, where, where first)``."""
         first = (
@@ -448,6 +482,7 @@ class Ledger:
         with self.engine.connect() as connection:
             return [(k, where, earliest) for k, where, earliest in connection.execute(query)]
 
+    @_database_errors
     def job(self, job_id: str) -> dict[str, Any]:
         """A job's record (id, source, format, total, created_at); InvalidRequestError if none.
 
@@ -502,7 +537,7 @@ def _engine(url: str) -> sa.Engine:
         ) from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigurationError(
-            f"ledger URL {parsed.render_as_string(hide_password=True)}: "
+            f"ledger URL {shown_url(parsed)}: "
             "cancelkit's ledger runs on sqlite:/// or postgresql://"
         )
     if parsed.get_backend_name() == "sqlite":
@@ -523,8 +558,7 @@ def _engine(url: str) -> sa.Engine:
             engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
         except (ModuleNotFoundError, sa.exc.NoSuchModuleError) as error:
             raise ConfigurationError(
-                f"ledger URL {parsed.render_as_string(hide_password=True)}: "
-                f"its driver is not installed ({error})"
+                f"ledger URL {shown_url(parsed)}: its driver is not installed ({error})"
             ) from None
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
@@ -534,7 +568,7 @@ def _engine(url: str) -> sa.Engine:
     except (ModuleNotFoundError, sa.exc.NoSuchModuleError) as error:
         name = getattr(error, "name", None) or "its"
         raise ConfigurationError(
-            f"ledger URL {parsed.render_as_string(hide_password=True)} needs the "
+            f"ledger URL {shown_url(parsed)} needs the "
             f"{name} driver: pip install 'cancelkit[postgres]'"
         ) from None
 
@@ -561,7 +595,7 @@ def _sqlite_begin(connection: sa.Connection) -> None:
 
 
 def _unusable(url: str, error: sa.exc.SQLAlchemyError) -> ConfigurationError:
-    shown = sa.make_url(url).render_as_string(hide_password=True)
+    shown = shown_url(sa.make_url(url))
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
     return ConfigurationError(f"ledger {shown} cannot be used: {reason}")
 
@@ -571,9 +605,12 @@ def _now() -> datetime:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)  # SQLite keeps no zone: we wrote UTC
+    """In UTC: SQLite keeps no zone (we wrote UTC); PostgreSQL answers in the session's."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
 
 
 def _json(text: str | None) -> Any:

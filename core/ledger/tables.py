@@ -17,6 +17,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ...errors import ConfigurationError
+from .location import shown_url
 
 metadata = sa.MetaData()
 
@@ -131,6 +132,6 @@ def migrate(engine: sa.Engine, *, target: int = LATEST) -> int:
 def _refuse_newer(engine: sa.Engine, version: int) -> None:
     if version > LATEST:
         raise ConfigurationError(
-            f"ledger {engine.url.render_as_string(hide_password=True)} is at schema version "
+            f"ledger {shown_url(engine.url)} is at schema version "
             f"{version}, newer than this cancelkit knows ({LATEST}): upgrade cancelkit"
         )

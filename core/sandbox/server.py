@@ -62,6 +62,15 @@ from .isolation import SandboxConfig
 from .state import StateFile
 
 CONTROL_PREFIX = "_sandbox"
+
+
+class _Server(ThreadingHTTPServer):
+    """A threading HTTP server whose listen queue holds a bulk run's connections: the
+    default (5) refused some under ``--concurrency 64``, which read as unknown outcomes."""
+
+    request_queue_size = 128
+
+
 #: The most one advance may move the clock (a year): beyond, timestamps lose their
 #: seconds to float rounding and pending work could never finish.
 MAX_ADVANCE = 365 * 24 * 3600.0
@@ -101,7 +110,7 @@ class Sandbox:
     def start(self) -> Sandbox:
         """Load saved state (if any), bind, and serve in a daemon thread."""
         self._load_state()
-        self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        self._server = _Server((self._host, self._port), _handler_for(self))
         self._server.daemon_threads = True
         # A short poll interval keeps stop() (and every test's teardown) quick.
         self._thread = threading.Thread(
@@ -132,7 +141,7 @@ class Sandbox:
         ``port`` was 0). Clients that connect meanwhile wait in the listen queue.
         """
         self._load_state()
-        self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        self._server = _Server((self._host, self._port), _handler_for(self))
         self._server.daemon_threads = True
         try:
             if ready is not None:
