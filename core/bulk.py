@@ -141,7 +141,7 @@ def send_many(
 
     def follow(index: int, platform: str, accepted: CancelResult, held: bool) -> None:
         try:
-            final = client.wait(accepted, timeout=wait_timeout)
+            final = client.wait(accepted, timeout=wait_timeout, stop=halt.is_set)
             results.put(BulkResult(index, platform, final, held=held))
         except Exception as error:  # a plugin's bug must not lose the result
             results.put(BulkResult(index, platform, accepted, error=_typed(error), held=held))

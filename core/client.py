@@ -407,6 +407,7 @@ class Client:
         timeout: float = 600.0,
         interval: float | None = None,
         on_progress: WaitObserver | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> CancelResult:
         """Poll ``status`` until ``result`` is final or ``timeout`` seconds pass.
 
@@ -419,7 +420,8 @@ class Client:
         :class:`~cancelkit.core.waiting.WaitProgress` at each step (nothing is printed).
         The result returned keeps the lines of ``result``, with their final status (see
         :func:`~cancelkit.core.waiting.keep_lines`); its outcome is still ``accepted``
-        when the timeout passed first.
+        when the timeout passed first, or when ``stop()`` turned true (checked at least
+        once a second while pausing: a bulk run being stopped).
         """
         if result.outcome != "accepted" or not result.tracking_id:
             return result
@@ -457,7 +459,14 @@ class Client:
                 tell("gave_up")
                 break
             tell("sleeping", pause, reason)
-            self._sleep(pause)
+            if stop is None:
+                self._sleep(pause)
+            else:
+                resume = self._clock() + pause
+                while not stop() and (left := resume - self._clock()) > 0:
+                    self._sleep(min(left, 1.0))
+                if stop():
+                    break
             self._waiting.held_back = lambda seconds: tell("held_back", seconds, "rate limit")
             try:
                 current = self.status(result.platform, tracking_id)

@@ -1060,3 +1060,22 @@ def test_report_lines_match_what_the_emulator_received(tmp_path: Path, emulator:
     assert outcomes == ["accepted", "accepted", "cancelled", "cancelled", "rejected"]
     assert "no-such-line is not in fulfillment order" in rows[4]["message"]
     assert report(job_id(data)).exit_code == 1  # rejected is worse than pending
+
+
+def test_a_wait_being_stopped_returns_at_once_with_the_known_state(
+    sandbox: Sandbox, example: Any
+) -> None:
+    # A bulk run stopping with --wait must not sit out a 60-second status pause.
+    slept: list[float] = []
+    with Client(config=sandbox.client_config(), sleep=slept.append) as client:
+        accepted = client.send(example("mirakl"), "mirakl")
+        asked = {"n": 0}
+
+        def stop() -> bool:
+            asked["n"] += 1
+            return asked["n"] > 2  # stopping arrives during the first pause
+
+        final = client.wait(accepted, timeout=600, interval=60, stop=stop)
+    assert final.outcome == "accepted" and final.tracking_id == accepted.tracking_id
+    # Two steps of a second (stop was asked before each), not the 60-second pause.
+    assert slept == [1.0, 1.0], slept
