@@ -38,6 +38,7 @@ import copy
 import math
 import re
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -142,6 +143,9 @@ class MiraklEmulator(Emulator):
         """Back to :data:`SEED_ORDERS`, no actions, no tokens."""
         self.orders = copy.deepcopy(SEED_ORDERS)
         self.actions: dict[str, dict[str, Any]] = {}
+        #: Ids of the actions still pending, oldest first (settling reads only these:
+        #: a bulk run of 100,000 cancels must not rescan every action per request).
+        self._pending: deque[str] = deque()
         self.tokens: list[str] = []
         self.counter = 0
         #: Sandbox time of the first request since the reset (timestamps count from it).
@@ -161,6 +165,9 @@ class MiraklEmulator(Emulator):
         """Restore :meth:`dump_state`."""
         self.orders = copy.deepcopy(dict(state["orders"]))
         self.actions = copy.deepcopy(dict(state["actions"]))
+        pending = [(a.get("created", -math.inf), i) for i, a in self.actions.items()
+                   if a["status"] == "PENDING"]  # fmt: skip
+        self._pending = deque(i for _, i in sorted(pending))
         self.tokens = list(state["tokens"])
         self.counter = int(state["counter"])
         origin = state.get("origin")
@@ -257,6 +264,7 @@ class MiraklEmulator(Emulator):
                 [{"message": "order does not exist", "field": "order_id"}],
             )
         action_id = str(uuid.uuid5(_ACTION_NAMESPACE, str(self._next())))
+        self._pending.append(action_id)
         self.actions[action_id] = {
             "order_id": order_id,
             "cancelations": body["cancelations"],
@@ -303,11 +311,17 @@ class MiraklEmulator(Emulator):
         Done on every request, whoever asks, so the order state follows the clock
         (a second cancel sees what the first one left).
         """
-        for action in self.actions.values():
+        while self._pending:
+            action = self.actions.get(self._pending[0])
+            if action is None or action["status"] != "PENDING":
+                self._pending.popleft()
+                continue
             # An action saved without "created" (an older state file) is long done.
             started = action.get("created", -math.inf)
-            if action["status"] == "PENDING" and now - started >= ACTION_PROCESSING_SECONDS:
-                self._complete(action, started + ACTION_PROCESSING_SECONDS)
+            if now - started < ACTION_PROCESSING_SECONDS:
+                break  # the later ones were created later still
+            self._pending.popleft()
+            self._complete(action, started + ACTION_PROCESSING_SECONDS)
 
     def _complete(self, action: dict[str, Any], at: float) -> None:
         order = self.orders[action["order_id"]]
