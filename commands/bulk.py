@@ -118,7 +118,6 @@ def run(
         if not quiet:
             say(f"bulk job {job_id}: {total} requests from {_say(input_file)}", err=True)
         stop, interrupted = threading.Event(), threading.Event()
-        counts: dict[str, int] = {}
         worst, fatal = 0, False
         with (
             _first_interrupt_stops(stop, interrupted),
@@ -134,7 +133,6 @@ def run(
                 if label == "error":
                     label = "unknown"  # could not connect: said in the note, not sent
                 progress.done(label)
-                counts[done.outcome] = counts.get(done.outcome, 0) + 1
                 worst = _worse(worst, _exit_code(done.outcome, wait))
                 if done.error is not None:
                     progress.note(f"request {done.index + 1} ({done.platform}): {done.error}")
