@@ -583,6 +583,14 @@ def translate(state: _State, platform: str, request_file: Any, fmt: str) -> None
 
     call = state.client().translate(_read_json(request_file), platform)
     click.echo(render(call, fmt))
+    adapter = state.registry.platforms().get(platform)
+    steps = adapter.capabilities.calls if adapter is not None else ()
+    if len(steps) > 1:  # the later calls carry ids from answers: they cannot be shown yet
+        click.echo(
+            f"note: {platform} cancels in {len(steps)} calls ({', '.join(steps)}); this is "
+            f"the first, the others are built from the answers before them",
+            err=True,
+        )
 
 
 @main.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -18,7 +18,7 @@ from marshmallow import Schema, ValidationError
 from ..errors import FieldError, InvalidRequestError
 from .auth import Authenticator
 from .config import Setting, Settings
-from .http import HttpCall, HttpResponse
+from .http import HttpCall, HttpResponse, retry_after_seconds
 from .logs import platform_logger
 from .model import REASONS, CancelRequest, CancelResult, Line
 from .outcomes import unknown_result
@@ -52,6 +52,11 @@ class Capabilities:
     #: Least seconds between two status calls for one tracking id, where the platform
     #: sets one (Mirakl: once a minute per action). Core never asks sooner: it waits.
     status_interval: float | None = None
+    #: The names of the calls a cancellation takes, in order, where it takes more than
+    #: one (Shopify: ``orderEditBegin``, ``orderEditSetQuantity``, ``orderEditCommit``);
+    #: empty for one call. Shown by ``cancelkit platforms`` and ``translate``; the calls
+    #: themselves come from :meth:`PlatformAdapter.next_call`.
+    calls: tuple[str, ...] = ()
 
     @property
     def takes_reason(self) -> bool:
@@ -67,6 +72,7 @@ class Capabilities:
         data["reasons"] = dict(self.reasons)
         data["platform_reasons"] = list(self.platform_reasons)
         data["required_fields"] = list(self.required_fields)
+        data["calls"] = list(self.calls)
         return data
 
 
@@ -239,6 +245,27 @@ class PlatformAdapter(ABC):
     def authenticator(self, settings: Settings, clock: Callable[[], float]) -> Authenticator:
         """How calls to this platform are authenticated; ``clock`` times token expiry."""
 
+    def next_call(
+        self, request: CancelRequest, settings: Settings, answers: Sequence[HttpResponse]
+    ) -> HttpCall | None:
+        """The next call of a cancellation that takes several, or None when it is done.
+
+        Core sends :meth:`translate`'s call first. After each readable 2xx answer it
+        asks for the next call, passing every answer so far (oldest first), so a call
+        can carry ids from the answers before it (put them in the URL with
+        :func:`~cancelkit.core.http.path_segment`). Return None to end the sequence:
+        the last answer goes to :meth:`normalise`. An answer that is not 2xx ends the
+        sequence by itself and goes to :meth:`normalise`, which reads the error; so does
+        a 2xx answer that reports an error in its body (GraphQL ``userErrors``) when
+        this returns None for it. The default, None, is one call.
+
+        Every call of the sequence counts as changing the platform: one sent that
+        gets no answer, or any failure after the first call left, makes the outcome
+        ``unknown`` and nothing is sent again (Shopify's ``orderEditBegin`` opens an
+        edit a second send would open twice).
+        """
+        return None
+
     def lookup_call(self, request: CancelRequest, settings: Settings) -> HttpCall | None:
         """A read the cancel depends on, sent before it; None (the default) for none.
 
@@ -306,6 +333,26 @@ class PlatformAdapter(ABC):
         at once. Either way the adapter's ``normalise`` never sees it.
         """
         return response.status == 429
+
+    def is_throttled(self, response: HttpResponse) -> bool:
+        """True when an answer that looks successful says the call was not run for now.
+
+        GraphQL platforms answer 200 with a ``THROTTLED`` error when a query costs more
+        than the bucket holds. Core treats such an answer exactly as a 429: it waits
+        :meth:`retry_after`, tries again within its bounds, then reports rate limited;
+        ``normalise`` never sees it. Only say True when the platform documents that a
+        throttled call changed nothing. False by default.
+        """
+        return False
+
+    def retry_after(self, response: HttpResponse) -> float | None:
+        """Seconds (int, float or Decimal) to wait before the next try, or None for unsaid.
+
+        By default the ``Retry-After`` header (seconds or an HTTP date). Override it where
+        the platform says it elsewhere: a GraphQL cost limit's ``throttleStatus`` gives
+        what is missing and the restore rate per second.
+        """
+        return retry_after_seconds(response)
 
     def answer_is_readable(self, response: HttpResponse) -> bool:
         """True when ``normalise`` can read this answer (by default: its body is JSON).

@@ -31,7 +31,7 @@ from ..errors import (
     PluginError,
     TransportError,
 )
-from . import answers, logs, once
+from . import answers, logs, once, sequence
 from .adapter import PlatformAdapter
 from .auth import mask_repr
 from .config import Settings, load_settings
@@ -334,11 +334,15 @@ class Client:
         delivery = sender.deliver(call)
         if stage is not None:
             stage.now = "sent"
-        result = answers.send_result(self._hooks, prepared, adapter, delivery)
+        # A cancellation of several calls (adapter.next_call): the rest of them.
+        followed = sequence.follow(prepared, adapter, settings, sender, call, delivery)
+        result = followed.failed or followed.with_trail(
+            answers.send_result(self._hooks, prepared, adapter, followed.delivery)
+        )
         warnings = tuple(adapter.warnings(prepared))
         if warnings:
             result = _add_warnings(result, warnings)
-        return self._release(result, call, adapter), call
+        return self._release(result, followed.call, adapter), followed.call
 
     def _masked_call(self, call: HttpCall | None) -> dict[str, Any] | None:
         """The call as the ledger keeps it: secrets masked, as ``translate`` shows it."""

@@ -9,8 +9,10 @@ so no rendering of a call can ever show a secret.
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -128,3 +130,21 @@ class HttpResponse:
             if key.lower() == lowered:
                 return value
         return None
+
+
+def retry_after_seconds(response: HttpResponse) -> float | None:
+    """``Retry-After`` as seconds (delta or HTTP date), or None."""
+    value = response.header("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        return max(seconds, 0.0) if seconds == seconds and seconds != float("inf") else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)

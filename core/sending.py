@@ -7,8 +7,10 @@ identically for every platform (contract: README "Sending rules"):
   http(s)): :class:`TransportError` or :class:`ConfigurationError`, saying so.
 * 401 was not executed: the token is refreshed once and the call repeated; a
   refusal that stays is an :class:`AuthenticationError`.
-* 429, and 503 with ``Retry-After``, were not processed: retried at most
-  ``RetryPolicy.max_retries`` times, each wait honouring ``Retry-After`` but never
+* 429, 503 with ``Retry-After``, and an answer the adapter marks ``is_throttled``
+  (a GraphQL cost limit inside a 200 body) were not processed: retried at most
+  ``RetryPolicy.max_retries`` times, each wait honouring the adapter's
+  ``retry_after`` (``Retry-After`` by default) but never
   longer than ``RetryPolicy.max_wait``; then verdict ``rate_limited`` (the
   result is ``rejected`` with code ``RATE_LIMITED`` and ``retry_after`` set).
 * A 3xx is never followed: verdict ``redirect``, naming its ``Location``.
@@ -24,10 +26,11 @@ reaches the adapter's ``normalise``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from email.utils import parsedate_to_datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 import requests
@@ -124,8 +127,10 @@ class Sender:
             if response is None:
                 unknown = Delivery("unknown", None, failure, sends)
             else:
+                throttled = _throttled(self.adapter, response)
                 if unknown is not None and (
                     self.adapter.is_auth_failure(response)
+                    or throttled
                     or self.adapter.is_rate_limited(response)
                     or 300 <= response.status < 400
                     or response.status == 503
@@ -143,11 +148,13 @@ class Sender:
                         + _short_message(response, self.scrubber)
                     )
                 # Retry-After matters only for a refusal to process now.
-                limited = self.adapter.is_rate_limited(response)
-                wait = retry_after_seconds(response) if limited or response.status == 503 else None
+                limited = throttled or self.adapter.is_rate_limited(response)
+                refused_for_now = limited or response.status == 503
+                wait = _retry_after(self.adapter, response) if refused_for_now else None
                 if limited or (response.status == 503 and wait is not None):
-                    # 429 and 503 pass; a platform's own quota answer (no Retry-After) does not.
-                    transient = response.status in (429, 503)
+                    # 429, 503 and a throttle inside the body pass; a platform's own quota
+                    # answer (spent for the day, no Retry-After) does not.
+                    transient = throttled or response.status in (429, 503)
                     if (
                         transient
                         and retries < self.policy.max_retries
@@ -221,6 +228,26 @@ class Sender:
         return HttpResponse(raw.status_code, dict(raw.headers), raw.text), ""
 
 
+def _throttled(adapter: PlatformAdapter, response: HttpResponse) -> bool:
+    """The adapter's ``is_throttled``; a plugin bug there reads as not throttled."""
+    try:
+        return bool(adapter.is_throttled(response))
+    except Exception:
+        return False
+
+
+def _retry_after(adapter: PlatformAdapter, response: HttpResponse) -> float | None:
+    """The adapter's ``retry_after`` as finite seconds >= 0, or None (a bug there too)."""
+    try:
+        seconds = adapter.retry_after(response)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float, Decimal)):
+            return None
+        value = float(seconds)  # a signalling NaN raises here
+    except Exception:
+        return None
+    return max(value, 0.0) if math.isfinite(value) else None
+
+
 def _unreadable(response: HttpResponse, adapter: PlatformAdapter) -> str | None:
     """Why an answer cannot be read, or None when the adapter can read it."""
     if response.status >= 500:
@@ -246,24 +273,6 @@ def _never_connected(error: requests.ConnectionError) -> bool:
     cause: Any = error.args[0] if error.args else None
     reason = getattr(cause, "reason", cause)
     return isinstance(reason, (NewConnectionError, NameResolutionError, ConnectionRefusedError))
-
-
-def retry_after_seconds(response: HttpResponse) -> float | None:
-    """``Retry-After`` as seconds (delta or HTTP date), or None."""
-    value = response.header("Retry-After")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = None
-    if seconds is not None:
-        return max(seconds, 0.0) if seconds == seconds and seconds != float("inf") else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
 
 
 def _short_message(response: HttpResponse, scrubber: Scrubber) -> str:

@@ -2,7 +2,9 @@
 
 Faults are queued, in-process with :meth:`Sandbox.inject` or over HTTP with
 ``POST /_sandbox/faults {"kind": "429", "platform": "mirakl", "count": 1}``, and
-hit the next matching API requests (token endpoints are left alone):
+hit the next matching API requests (token endpoints are left alone; ``after: N``
+lets N matching requests through first, to fail a later step of a cancellation
+that takes several calls):
 
 =========  ==============================================================
 kind       what the client gets
@@ -260,8 +262,11 @@ class Sandbox:
             clear_ledger_file(Path(self._scratch) / "ledger.sqlite3")
 
     def _take_fault(self, platform: str) -> Fault | None:
-        for fault in list(self._faults):
+        for index, fault in enumerate(self._faults):
             if fault.platform in (None, platform):
+                if fault.after > 0:  # this request passes; the fault waits for a later one
+                    self._faults[index] = replace(fault, after=fault.after - 1)
+                    return None
                 self._faults.remove(fault)
                 if fault.count > 1:
                     self._faults.appendleft(replace(fault, count=fault.count - 1))
