@@ -160,7 +160,11 @@ def cancelkit_normalise(
     Called by ``send`` only for answers core could not classify itself: a readable
     success body or the platform's own error body. Core has already dealt with
     401/403 (an authentication error), 429 and 503 with ``Retry-After`` (retried,
-    then rate limited), redirects, 5xx and unreadable bodies (unknown).
+    then rate limited), redirects, 5xx and unreadable bodies (unknown), and an
+    answer the adapter marks ``is_throttled`` (retried like a 429). For a
+    cancellation of several calls (``PlatformAdapter.next_call``) it is called once,
+    with the answer that ended the sequence: the last call's, or an earlier one that
+    was not 2xx or that ``next_call`` did not follow.
     First result wins; the built-in implementation (``trylast``) asks
     ``adapter.normalise``. Never raise for a business refusal: return an outcome
     of ``rejected``. If an implementation raises anyway, the call was already
