@@ -84,6 +84,13 @@ class _Stop:
         self._left.set()
 
 
+#: The longest pause a bulk run takes for one platform's Retry-After (seconds). A
+#: longer one (a daily quota, a body-computed value gone wrong) would hold every worker
+#: of the platform for that long: the request is reported rate limited instead, and
+#: rerunning the job later sends it.
+MAX_PAUSE = 300.0
+
+
 class _Gate:
     """Holds a platform's workers back until a time (a Retry-After one of them got)."""
 
@@ -248,6 +255,8 @@ def _send_with_retries(
         if held or not result.retryable or attempt == attempts:
             return BulkResult(-1, platform, result, held=held)
         pause = result.retry_after if result.retry_after is not None else 2.0**attempt
+        if pause > MAX_PAUSE:  # hours (or a bogus value): report it; a rerun resumes
+            return BulkResult(-1, platform, result)
         gate.close_for(pause)  # the platform's limit: every worker of it waits
     assert result is not None
     return BulkResult(-1, platform, result)

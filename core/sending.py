@@ -127,7 +127,9 @@ class Sender:
             if response is None:
                 unknown = Delivery("unknown", None, failure, sends)
             else:
-                throttled = _throttled(self.adapter, response)
+                # Only an answer that looks successful can say "not run": a 5xx may
+                # have been applied, and resending it would break "never twice".
+                throttled = 200 <= response.status < 300 and _throttled(self.adapter, response)
                 if unknown is not None and (
                     self.adapter.is_auth_failure(response)
                     or throttled

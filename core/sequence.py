@@ -15,6 +15,7 @@ that would start the sequence a second time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -51,10 +52,15 @@ class Followed:
     trail: list[dict[str, Any]] = field(default_factory=list)
 
     def with_trail(self, result: CancelResult) -> CancelResult:
-        """``result`` with the calls made, where there was more than one."""
+        """``result`` with the calls made, where there was more than one.
+
+        After several calls no error is ``retryable``: sending again would start the
+        sequence again, and its first call went out (whatever the last answer says).
+        """
         if len(self.trail) < 2:
             return result
-        return replace(result, details={**result.details, "calls": list(self.trail)})
+        errors = tuple(replace(e, retryable=False) for e in result.errors)
+        return replace(result, errors=errors, details={**result.details, "calls": list(self.trail)})
 
 
 def follow(
@@ -68,6 +74,7 @@ def follow(
     """After ``call``'s delivery ``first``, send every further call the adapter asks for."""
     done = Followed(first, call, trail=[_step(call, first)])
     answers: list[HttpResponse] = []
+    sent = {_identity(call): 1}
     while _continues(done.delivery):
         assert done.delivery.response is not None
         answers.append(done.delivery.response)
@@ -84,16 +91,14 @@ def follow(
             )
         if following is None:
             return done
-        if not isinstance(following, HttpCall):
-            why = f"next_call returned {type(following).__name__}, not an HttpCall"
-            return _unknown(done, adapter, request, why)
-        if number > MAX_CALLS:
-            why = f"{adapter.name} asked for more than {MAX_CALLS} calls; stopped"
-            return _unknown(done, adapter, request, why)
+        refused = _refusal(adapter, call, following, number, sent)
+        if refused:
+            return _unknown(done, adapter, request, refused)
+        sent[_identity(following)] = number
         try:
             delivery = sender.deliver(following)
-        except CancelkitError as error:  # not sent, or refused; the calls before were
-            why = f"{_named(adapter, number, following)} failed: {error}"
+        except Exception as error:  # not sent, refused, or a plugin's hook or auth raising
+            why = f"{_named(adapter, number, following)} was not sent: {_short(error)}"
             return _unknown(done, adapter, request, why)
         done = Followed(delivery, following, trail=[*done.trail, _step(following, delivery)])
         if delivery.verdict != "answer":
@@ -103,6 +108,62 @@ def follow(
             why = f"{_named(adapter, number, following)}: {said}"
             return _unknown(done, adapter, request, why)
     return done
+
+
+def _refusal(
+    adapter: PlatformAdapter,
+    first: HttpCall,
+    following: object,
+    number: int,
+    sent: dict[tuple[str, str, bytes], int],
+) -> str | None:
+    """Why core will not send ``following``, or None when it may go."""
+    if not isinstance(following, HttpCall):
+        return f"next_call returned {type(following).__name__}, not an HttpCall"
+    if number > MAX_CALLS:
+        return f"{adapter.name} asked for more than {MAX_CALLS} calls; stopped"
+    # A later call may be built from an answer: the platform's credentials go only to
+    # where the first call went (settings chose that host), as a redirect is never
+    # followed. Scheme and port count: http:// would carry the token in clear.
+    if _origin(following.url) != _origin(first.url):
+        return (
+            f"{_named(adapter, number, following)} goes to {_origin_text(following.url)}, not "
+            f"{_origin_text(first.url)} like the first call; credentials are never sent there, "
+            "so it was not sent"
+        )
+    earlier = sent.get(_identity(following))
+    if earlier is not None:  # next_call forgot to stop: the platform would see it twice
+        return f"next_call asked again for call {earlier}, already sent; it was not sent twice"
+    return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port or default
+
+
+def _origin_text(url: str) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}"
+
+
+def _identity(call: HttpCall) -> tuple[str, str, bytes]:
+    return call.method.upper(), call.url, call.body_bytes()
+
+
+#: What a sender's error says about a call it did not send, which after the first call
+#: would be wrong: the calls before went out.
+_SAFE_TO_RETRY = re.compile(r"[;.,]?\s*(nothing was sent|it is safe to retry).*$", re.I | re.S)
+
+
+def _short(error: BaseException) -> str:
+    said = _SAFE_TO_RETRY.sub("", str(error)).strip() or type(error).__name__
+    return said if isinstance(error, CancelkitError) else f"{type(error).__name__}: {said}"
 
 
 def _continues(delivery: Delivery) -> bool:

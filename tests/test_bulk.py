@@ -608,9 +608,13 @@ def test_a_refusal_with_retry_after_holds_every_worker_of_the_platform() -> None
         (100, 2, 2),
         # short: the sender retries itself (RetryPolicy) within each of send_many's attempts
         (5, None, 3 * (RetryPolicy().max_retries + 1)),
+        # longer than bulk ever holds a platform's workers (an hour): reported at once
+        (core_bulk.MAX_PAUSE + 1, None, 1),
     ],
 )
-def test_attempts_bound_the_resends(retry_after: int, attempts: int | None, received: int) -> None:
+def test_attempts_bound_the_resends(
+    retry_after: float, attempts: int | None, received: int
+) -> None:
     vt = VirtualTime()
     box, timed = _virtual_sandbox(vt)
     with box:
@@ -839,9 +843,7 @@ def test_an_unexpected_error_in_a_send_is_not_lost(
     assert raised or {0, 2, 3, 4} <= {r.index for r in got}, [r.index for r in got]
 
 
-def test_a_duplicate_line_is_refused_and_nothing_is_sent(
-    tmp_path: Path, emulator: Watched
-) -> None:
+def test_a_duplicate_line_is_refused_and_nothing_is_sent(tmp_path: Path, emulator: Watched) -> None:
     # One key twice in one file: it would go out once, and the second line would read
     # as "unknown" while the first is in flight. Refused as bad input instead.
     path = tmp_path / "twice.jsonl"

@@ -211,12 +211,14 @@ class _Raising(TwoStepAdapter):
 
 
 class _Endless(TwoStepAdapter):
+    """Never says done, each call a new one (a query that changes)."""
+
     def next_call(
         self, request: CancelRequest, settings: Settings, answers: Sequence[HttpResponse]
     ) -> HttpCall | None:
         return HttpCall(
             "POST",
-            join_url(settings["base_url"], "edits"),
+            join_url(settings["base_url"], "edits", query={"try": str(len(answers))}),
             {"Authorization": "***"},
             {"order_id": "ORDER-1", "lines": []},
         )
