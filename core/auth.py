@@ -7,6 +7,7 @@ before ``expires_in`` and can be refreshed once when the platform answers 401.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from ..errors import AuthenticationError, TransportError
 from . import jsonutil
 from .http import HttpCall
+from .secrets import Scrubber
 
 if TYPE_CHECKING:  # requests loads only when something is sent, not for translate
     import requests
@@ -71,7 +73,25 @@ class StaticHeaders(Authenticator):
 
 
 class ClientCredentialsToken(Authenticator):
-    """OAuth2 client-credentials bearer token, cached until shortly before expiry."""
+    """OAuth2 client-credentials bearer token, cached until shortly before expiry.
+
+    :param token_url: the token endpoint.
+    :param fields: the token request's fields (``grant_type``, and the client
+        credentials where the platform takes them in the body).
+    :param encoding: ``form`` (``application/x-www-form-urlencoded``) or ``json``.
+    :param header: the headers that carry the token on every call (a bearer
+        ``Authorization`` by default; Walmart's ``WM_SEC.ACCESS_TOKEN``, say).
+    :param default_lifetime: seconds a token lives when the answer has no
+        ``expires_in``; None keeps it until the platform answers 401.
+    :param basic_auth: ``(client_id, client_secret)`` sent as HTTP Basic
+        credentials on the token request (RFC 6749 section 2.3.1), for platforms that
+        take them there rather than in ``fields``. The encoded credential is taught
+        to the client's secret scrubber before the request leaves, so a token
+        endpoint that echoes it is masked in logs, errors and cassettes.
+    :param token_headers: extra headers for the token request, or a function
+        giving them afresh for each request (a new correlation id per call, say).
+        They are not credentials; ``Authorization`` here is overridden by ``basic_auth``.
+    """
 
     can_refresh = True
 
@@ -86,9 +106,15 @@ class ClientCredentialsToken(Authenticator):
         clock: Callable[[], float] = time.monotonic,
         header: Callable[[str], Mapping[str, str]] = lambda t: {"Authorization": f"Bearer {t}"},
         default_lifetime: float | None = 3600.0,
+        basic_auth: tuple[str, str] | None = None,
+        token_headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
     ):
         self.token_url = token_url
         self._fields = dict(fields)
+        # Only the encoded header is kept: it is what goes on the wire, and what a
+        # scrubber must know to mask an echo of it.
+        self._basic = None if basic_auth is None else basic_header(*basic_auth)
+        self._token_headers = token_headers
         self._encoding = encoding
         self._platform = platform
         self._timeout = timeout
@@ -114,16 +140,15 @@ class ClientCredentialsToken(Authenticator):
         return self._header(self._token)
 
     def _fetch(self, session: requests.Session) -> None:
-        kwargs = (
-            {"data": self._fields}
-            if self._encoding == "form"
-            else {
-                "data": jsonutil.wire(self._fields),
-                "headers": {"Content-Type": "application/json"},
-            }
-        )
+        headers = self._request_headers(session)
+        data: Mapping[str, str] | bytes = self._fields
+        if self._encoding != "form":
+            data = jsonutil.wire(self._fields)
+            headers["Content-Type"] = "application/json"
         try:
-            response = session.post(self.token_url, timeout=self._timeout, **kwargs)
+            response = session.post(
+                self.token_url, data=data, headers=headers or None, timeout=self._timeout
+            )
         except _request_exception() as error:
             raise TransportError(
                 f"{self._platform}: could not reach the token endpoint {self.token_url} "
@@ -132,20 +157,48 @@ class ClientCredentialsToken(Authenticator):
         payload = _json_or_none(response)
         answer = payload if isinstance(payload, dict) else {}
         token = answer.get("access_token")
+        # Our own mask for what this request carried, whatever scrubber the session has.
+        scrub = self._own_scrubber().scrub_value
         if response.status_code != 200 or not isinstance(token, str) or not token:
             raise AuthenticationError(
                 f"{self._platform}: token request refused (HTTP {response.status_code})"
-                + _oauth_reason(payload)
+                + scrub(_oauth_reason(payload))
             )
         lifetime = _seconds(answer.get("expires_in"), self._default_lifetime)
         self._token = token
-        self.answer = {k: v for k, v in answer.items() if k not in _SECRET_ANSWER_FIELDS}
+        self.answer = scrub({k: v for k, v in answer.items() if k not in _SECRET_ANSWER_FIELDS})
         # No lifetime known (Salesforce): keep the token until the platform says 401.
         self._expires_at = (
             float("inf")
             if lifetime is None
             else self._clock() + max(lifetime - EXPIRY_MARGIN_SECONDS, 0.0)
         )
+
+    def _request_headers(self, session: requests.Session) -> dict[str, str]:
+        """The token request's headers; the Basic credential is taught to the scrubber first."""
+        extra = self._token_headers() if callable(self._token_headers) else self._token_headers
+        headers = dict(extra or {})
+        if self._basic is not None:
+            headers["Authorization"] = self._basic
+            # The session's scrubber is the client's: its logs, results, errors and
+            # cassettes then mask an echo of the credential (as core does for the
+            # headers of every call, before anything is sent).
+            scrubber = getattr(session, "scrubber", None)
+            if isinstance(scrubber, Scrubber):
+                scrubber.add_headers({"Authorization": self._basic})
+        return headers
+
+    def _own_scrubber(self) -> Scrubber:
+        scrubber = Scrubber()
+        if self._basic is not None:
+            scrubber.add_headers({"Authorization": self._basic})
+        return scrubber
+
+
+def basic_header(user: str, password: str) -> str:
+    """``Basic base64(user:password)``, the HTTP Basic ``Authorization`` value (RFC 7617)."""
+    credential = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {credential}"
 
 
 def _seconds(value: object, default: float | None) -> float | None:
