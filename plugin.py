@@ -60,6 +60,9 @@ if TYPE_CHECKING:
     from .core.sandbox.contract import Contract, Violation
     from .core.sandbox.emulator import Emulator, EmuRequest, EmuResponse
     from .core.sandbox.faults import Fault
+    from .core.sandbox.refusal import Refusal
+    from .core.sandbox.stateful import StateError, StateField, StatefulEmulator
+    from .core.sandbox.tokens import TokenIssuer, TokenStore
     from .core.scenario import Scenario, ScenarioContext, WrongPlugin
 
 #: Sandbox and recorder types, loaded on first use: ``translate`` and ``send`` need
@@ -71,6 +74,12 @@ _ON_DEMAND = {
     "EmuRequest": ".core.sandbox.emulator",
     "EmuResponse": ".core.sandbox.emulator",
     "Fault": ".core.sandbox.faults",
+    "Refusal": ".core.sandbox.refusal",
+    "StateError": ".core.sandbox.stateful",
+    "StateField": ".core.sandbox.stateful",
+    "StatefulEmulator": ".core.sandbox.stateful",
+    "TokenIssuer": ".core.sandbox.tokens",
+    "TokenStore": ".core.sandbox.tokens",
     "Scenario": ".core.scenario",
     "ScenarioContext": ".core.scenario",
     "WrongPlugin": ".core.scenario",
@@ -113,14 +122,20 @@ __all__ = [
     "LineStatus",
     "Outcome",
     "PlatformAdapter",
+    "Refusal",
     "ResultError",
     "Scenario",
     "ScenarioContext",
     "Setting",
     "Settings",
     "SlidingWindowLimiter",
+    "StateError",
+    "StateField",
+    "StatefulEmulator",
     "StaticHeaders",
     "Tax",
+    "TokenIssuer",
+    "TokenStore",
     "Violation",
     "WrongPlugin",
     "accepted_result",

@@ -153,7 +153,7 @@ def _origin_text(url: str) -> str:
 
 
 def _identity(call: HttpCall) -> tuple[str, str, bytes]:
-    return call.method.upper(), call.url, call.body_bytes()
+    return call.method.upper(), call.url, call.body_bytes() or b""
 
 
 #: What a sender's error says about a call it did not send, which after the first call

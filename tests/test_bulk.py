@@ -986,8 +986,8 @@ def test_control_characters_never_reach_the_terminal_raw(
     def hostile(self: Any, request: Any) -> Any:
         if request.method == "POST" and request.segments[-1:] == ("cancel",):
             if b"forbidden" in request.body:
-                return carriyo._error(403, [HOSTILE])
-            return carriyo._error(400, [HOSTILE])
+                raise carriyo._refusal(403, HOSTILE)
+            raise carriyo._refusal(400, HOSTILE)
         return original(self, request)
 
     monkeypatch.setattr(carriyo.CarriyoEmulator, "handle", hostile)

@@ -390,6 +390,12 @@ CANARY_CONSTANTS = {
     "aboutyou": ("SANDBOX_API_KEY",),
     "salesforce": ("SANDBOX_CLIENT_SECRET",),
 }
+#: The emulator class whose token endpoint takes the platform's SANDBOX_CLIENT_SECRET.
+ISSUER = {
+    "mirakl": "MiraklEmulator",
+    "carriyo": "CarriyoEmulator",
+    "salesforce": "SalesforceEmulator",
+}
 SENT = ("mirakl", "carriyo", "aboutyou", "salesforce", "salesforce-flow")
 
 
@@ -407,6 +413,9 @@ def canaries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         for name in names:
             value = canary(f"{platform}-{name}")
             monkeypatch.setattr(module, name, value)
+            if name == "SANDBOX_CLIENT_SECRET":  # the token endpoint keeps its own copy
+                issuer = getattr(module, ISSUER[platform]).tokens
+                monkeypatch.setattr(issuer, "client_secret", value)
             values.append(value)
     return values
 
@@ -468,6 +477,7 @@ def test_no_secret_even_when_the_request_quotes_one(
     secret = "CANARYsecret0123456789"
     emulator = importlib.import_module("cancelkit.plugins.mirakl.emulator")
     monkeypatch.setattr(emulator, "SANDBOX_CLIENT_SECRET", secret)
+    monkeypatch.setattr(emulator.MiraklEmulator.tokens, "client_secret", secret)  # its endpoint
     with logged_sandbox() as (box, lines), sandbox_client(box) as client:
         request = {**example("mirakl"), "order_id": secret}  # pasted in the wrong place
         client.send(request, "mirakl")

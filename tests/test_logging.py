@@ -148,6 +148,14 @@ def test_no_secret_reaches_stderr_with_vv(
 ) -> None:
     for (module, name), value in REAL_LOOKING.items():
         monkeypatch.setattr(module, name, value)
+    # The token endpoints were declared with the sandbox secrets: they take these instead.
+    issuers = {
+        mirakl_emulator: mirakl_emulator.MiraklEmulator.tokens,
+        salesforce_emulator: salesforce_emulator.SalesforceEmulator.tokens,
+        carriyo_emulator: carriyo_emulator.CarriyoEmulator.tokens,
+    }
+    for module, issuer in issuers.items():
+        monkeypatch.setattr(issuer, "client_secret", module.SANDBOX_CLIENT_SECRET)
     flags = ("--json",) if as_json else ()
     done = cli("-vv", "send", "--sandbox", "-p", platform, str(EXAMPLES / f"{platform}.json"),
                *flags)  # fmt: skip

@@ -13,7 +13,8 @@ jsonschema is imported on first use, so only a running sandbox pays for it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -22,6 +23,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
+    from .emulator import EmuRequest
+    from .refusal import Refusal
+
+#: jsonschema's message for a missing property, reported at the parent object.
+_MISSING = re.compile(r"'(?P<name>[^']+)' is a required property")
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -29,6 +36,24 @@ class Violation:
 
     field: str
     message: str
+
+    @property
+    def missing(self) -> str | None:
+        """The name of the missing property, when this violation is one."""
+        found = _MISSING.fullmatch(self.message)
+        return None if found is None else found["name"]
+
+    @property
+    def target(self) -> str:
+        """Where the violation is, naming a missing property itself.
+
+        jsonschema reports ``'price' is a required property`` at ``cancelations[0]``;
+        platforms name ``cancelations[0].price``.
+        """
+        missing = self.missing
+        if missing is None:
+            return self.field
+        return missing if self.field == "(body)" else f"{self.field}.{missing}"
 
 
 class Contract:
@@ -74,6 +99,38 @@ class Contract:
     def conforms(self, body: Any, *, definition: str | None = None) -> bool:
         """True when ``body`` satisfies the contract."""
         return not self.violations(body, definition=definition)
+
+    def check(
+        self,
+        body: Any,
+        refuse: Callable[[Sequence[Violation]], Refusal],
+        *,
+        definition: str | None = None,
+    ) -> None:
+        """Raise ``refuse(violations)``, the platform's answer, if ``body`` breaks the contract."""
+        violations = self.violations(body, definition=definition)
+        if violations:
+            raise refuse(violations)
+
+    def checked_body(
+        self,
+        request: EmuRequest,
+        *,
+        refuse: Callable[[Sequence[Violation]], Refusal],
+        not_json: Refusal,
+        definition: str | None = None,
+    ) -> Any:
+        """The request's JSON body once it meets the contract; else raises the platform's Refusal.
+
+        ``not_json`` is raised (a copy) for a body that is not JSON, ``refuse(violations)``
+        for one that breaks the contract.
+        """
+        try:
+            body = request.json()
+        except ValueError:
+            raise not_json.copy() from None
+        self.check(body, refuse, definition=definition)
+        return body
 
 
 def _dotted(path: Any) -> str:

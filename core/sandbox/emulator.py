@@ -106,7 +106,11 @@ class Emulator(ABC):
 
     @abstractmethod
     def handle(self, request: EmuRequest) -> EmuResponse:
-        """Answer one request; called under the sandbox's lock."""
+        """Answer one request; called under the sandbox's lock.
+
+        May raise :class:`~cancelkit.core.sandbox.refusal.Refusal` instead: the
+        server answers with it (what the request changed before is kept).
+        """
 
     @abstractmethod
     def client_settings(self, base_url: str) -> dict[str, str]:

@@ -61,6 +61,7 @@ from ...errors import ConfigurationError
 from .emulator import Emulator, EmuRequest, EmuResponse
 from .faults import FAULT_KINDS, REFUSING_KINDS, Fault
 from .isolation import SandboxConfig
+from .refusal import Refusal
 from .state import StateFile
 
 CONTROL_PREFIX = "_sandbox"
@@ -336,7 +337,10 @@ class Sandbox:
             return emulator.fault_response(fault) or _refusal(fault, sub), 0.0
         try:
             with self._lock, self._state_synced():
-                response = emulator.handle(sub)
+                try:
+                    response = emulator.handle(sub)
+                except Refusal as refusal:  # inside: what changed before the refusal is saved
+                    response = refusal.response
         except ConfigurationError as error:  # the state file went bad while serving
             response = EmuResponse.json(500, {"code": "SANDBOX_STATE", "message": str(error)})
         if fault is None:

@@ -34,15 +34,21 @@ item errors, an unknown batch id gets 404 ``{"message"}``, and a 429 says
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import uuid
 from collections import deque
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from cancelkit.plugin import Contract, Emulator, EmuRequest, EmuResponse, Fault
+from cancelkit.plugin import (
+    Contract,
+    EmuRequest,
+    EmuResponse,
+    Fault,
+    Refusal,
+    StateField,
+    StatefulEmulator,
+)
 
 #: The published request contract every cancel body is judged by.
 CONTRACT = Contract.packaged("cancelkit.plugins.aboutyou", "contracts/aboutyou-cancel.schema.json")
@@ -81,7 +87,12 @@ _WHY_NOT = {
 }
 
 
-class AboutYouEmulator(Emulator):
+def _rate_windows() -> dict[str, deque[float]]:
+    """Per endpoint, the sandbox times of its calls in the last minute."""
+    return {"cancel": deque(), "results": deque()}
+
+
+class AboutYouEmulator(StatefulEmulator):
     """Stateful Sellers Center: see the module docstring."""
 
     platform = "aboutyou"
@@ -92,29 +103,14 @@ class AboutYouEmulator(Emulator):
     # About You documents no request id header; the adapter reads the common one.
     request_id_header = "X-Request-Id"
 
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """Back to :data:`SEED_ITEMS`; no batches; fresh rate windows."""
-        self.items = {
-            item: status
-            for order in copy.deepcopy(SEED_ITEMS).values()
-            for item, status in order.items()
-        }
-        self.batches: dict[str, dict[str, Any]] = {}
-        self.counter = 0
-        self._calls: dict[str, deque[float]] = {"cancel": deque(), "results": deque()}
-
-    def dump_state(self) -> dict[str, Any]:
-        """Items, batches and the id counter (rate windows are not kept)."""
-        return {"items": self.items, "batches": self.batches, "counter": self.counter}
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`dump_state`."""
-        self.items = dict(state["items"])
-        self.batches = copy.deepcopy(dict(state["batches"]))
-        self.counter = int(state["counter"])
+    #: Item id -> status, every order's items together.
+    items = StateField(
+        {item: status for order in SEED_ITEMS.values() for item, status in order.items()}
+    )
+    batches: StateField[dict[str, dict[str, Any]]] = StateField(factory=dict)
+    counter = StateField(0)
+    #: Rate windows: fresh on reset, not kept in the state file.
+    _calls = StateField(factory=_rate_windows, kept=False)
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         """Point the aboutyou adapter here with the sandbox key.
@@ -129,27 +125,28 @@ class AboutYouEmulator(Emulator):
         """Route to the cancel or the results endpoint."""
         self._settle(request.now)
         if request.header("X-API-Key") != SANDBOX_API_KEY:
-            return EmuResponse.json(401, {"message": "Invalid or missing API key"})
+            raise Refusal(401, {"message": "Invalid or missing API key"})
         if request.segments == ("orders", "cancel") and request.method == "POST":
             endpoint, limit = "cancel", CANCEL_LIMIT_PER_MINUTE
         elif request.segments == ("results", "cancel-orders") and request.method == "GET":
             endpoint, limit = "results", RESULTS_LIMIT_PER_MINUTE
         else:
-            return EmuResponse.json(404, {"message": "Not found"})
+            raise Refusal(404, {"message": "Not found"})
         remaining = self._count(endpoint, limit, request.now)
         if remaining < 0:
             # When the oldest call of the minute leaves the window, a slot frees up.
             wait = max(self._calls[endpoint][0] + 60.0 - request.now, 0.0)
             headers = {**_rate(limit, 0), "Retry-After": str(math.ceil(wait))}
-            return EmuResponse.json(429, {"message": "Too many requests"}, headers)
-        response = (
-            self._cancel(request)
-            if endpoint == "cancel"
-            else self._results(request.query.get("batch_request_id", ""))
-        )
-        return EmuResponse(
-            response.status, response.body, {**response.headers, **_rate(limit, remaining)}
-        )
+            raise Refusal(429, {"message": "Too many requests"}, headers)
+        rate = _rate(limit, remaining)  # on every answer the endpoint gives, refusals too
+        try:
+            if endpoint == "cancel":
+                response = self._cancel(request)
+            else:
+                response = self._results(request.query.get("batch_request_id", ""))
+        except Refusal as refusal:
+            raise refusal.with_headers(rate) from None
+        return EmuResponse(response.status, response.body, {**response.headers, **rate})
 
     def fault_response(self, fault: Fault) -> EmuResponse | None:
         """About You's own bodies: ``{"message"}`` with the rate headers on a 429."""
@@ -175,14 +172,14 @@ class AboutYouEmulator(Emulator):
         return limit - len(calls)
 
     def _cancel(self, request: EmuRequest) -> EmuResponse:
-        try:
-            body = request.json()
-        except ValueError:
-            return EmuResponse.json(400, {"message": "Invalid JSON body"})
-        violations = CONTRACT.violations(body, definition="CancelRequestSchema")
-        if violations:
-            message = "; ".join(f"{v.field}: {v.message}" for v in violations)
-            return EmuResponse.json(400, {"message": message})
+        body = CONTRACT.checked_body(
+            request,
+            definition="CancelRequestSchema",
+            not_json=Refusal(400, {"message": "Invalid JSON body"}),
+            refuse=lambda violations: Refusal(
+                400, {"message": "; ".join(f"{v.field}: {v.message}" for v in violations)}
+            ),
+        )
         payload = json.dumps(body, sort_keys=True)
         for batch_id, batch in self.batches.items():
             if batch["payload"] == payload and batch["status"] != "completed":
@@ -201,7 +198,7 @@ class AboutYouEmulator(Emulator):
     def _results(self, batch_id: str) -> EmuResponse:
         batch = self.batches.get(batch_id)
         if batch is None:
-            return EmuResponse.json(404, {"message": f"Batch request {batch_id} not found"})
+            raise Refusal(404, {"message": f"Batch request {batch_id} not found"})
         return EmuResponse.json(
             200, {"batchRequestId": batch_id, "status": batch["status"], "items": batch["items"]}
         )

@@ -21,8 +21,9 @@ Documented rules it follows (seed 002, shared/platforms part A):
 * Errors use the documented body ``{"status", "timestamp", "errors": ["field : message"]}``
   (carriyo.com/docs/api/conventions/).
 * ``POST /oauth/token`` with JSON ``client_id`` and ``client_secret``; missing ones get
-  400 ``bad_request``, wrong ones 403 ``access_denied``. API calls need the bearer
-  token (else 401) and the sandbox ``tenant-id`` and ``x-api-key`` (else 403).
+  400 ``bad_request``, wrong ones 403 ``access_denied``. API calls need a bearer
+  token issued less than ``TOKEN_LIFETIME`` seconds ago on the sandbox clock (else
+  401) and the sandbox ``tenant-id`` and ``x-api-key`` (else 403).
 
 Choices where Carriyo does not document the detail (UNCONFIRMED, emulator only):
 the body is checked against the contract before the order is looked up (as a
@@ -40,13 +41,21 @@ cancelled, or none.
 
 from __future__ import annotations
 
-import copy
 import functools
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from cancelkit.plugin import Contract, Emulator, EmuRequest, EmuResponse, Fault, Violation
+from cancelkit.plugin import (
+    Contract,
+    EmuRequest,
+    EmuResponse,
+    Fault,
+    Refusal,
+    StateField,
+    StatefulEmulator,
+    TokenIssuer,
+    Violation,
+)
 
 #: The published request contract of the cancel operation, shipped beside the plugin.
 CONTRACT_FILE = "contracts/carriyo-cancel-line-items.schema.json"
@@ -160,12 +169,12 @@ def seed_orders(key: str) -> dict[str, dict[str, Any]]:
     }
 
 
-class _Refusal(Exception):
-    def __init__(self, status: int, *errors: str):
-        self.status, self.errors = status, errors
+def _refusal(status: int, *errors: str) -> Refusal:
+    """Carriyo's documented error body: ``{"status", "timestamp", "errors": [...]}``."""
+    return Refusal(status, {"status": str(status), "timestamp": TIMESTAMP, "errors": list(errors)})
 
 
-class CarriyoEmulator(Emulator):
+class CarriyoEmulator(StatefulEmulator):
     """Stateful Carriyo Orders API: see the module docstring.
 
     ``contract`` is the published one by default; a test may pass a newer copy
@@ -180,25 +189,43 @@ class CarriyoEmulator(Emulator):
     # Carriyo documents no request id header; the adapter reads the common one first.
     request_id_header = "X-Request-Id"
 
+    #: Seeded by :meth:`reset` (the seed names lines by the contract's item key).
+    orders: StateField[dict[str, dict[str, Any]]] = StateField(factory=dict)
+    tokens = TokenIssuer(
+        client_id=SANDBOX_CLIENT_ID,
+        client_secret=SANDBOX_CLIENT_SECRET,
+        lifetime=TOKEN_LIFETIME,
+        credentials=("json",),
+        grant_type=None,
+        unauthorized=_refusal(401, "Unauthorized"),
+        missing_client=Refusal(
+            400,
+            {
+                "error": "bad_request",
+                "error_description": "client_id and client_secret are required",
+            },
+        ),
+        invalid_client=Refusal(
+            403, {"error": "access_denied", "error_description": "Unauthorized"}
+        ),
+        answer=lambda token, _: {
+            "access_token": token,
+            "expires_in": TOKEN_LIFETIME,
+            "token_type": "Bearer",
+            "scope": f"tenant:{SANDBOX_TENANT} read:orders update:orders",
+        },
+    )
+
     def __init__(self, contract: Contract | None = None) -> None:
         self.contract = contract or published_contract()
         #: The line item key, as the contract names it (never the adapter's constant).
         self.item_key = item_key(self.contract)
-        self.reset()
+        super().__init__()
 
     def reset(self) -> None:
         """Back to the seeded demo orders; no tokens."""
+        super().reset()
         self.orders = seed_orders(self.item_key)
-        self.tokens: list[str] = []
-
-    def dump_state(self) -> dict[str, Any]:
-        """Orders and tokens."""
-        return {"orders": self.orders, "tokens": self.tokens}
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`dump_state`."""
-        self.orders = copy.deepcopy(dict(state["orders"]))
-        self.tokens = list(state["tokens"])
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         """Point the carriyo adapter here, with the sandbox tenant, key and client."""
@@ -217,61 +244,28 @@ class CarriyoEmulator(Emulator):
     def fault_response(self, fault: Fault) -> EmuResponse | None:
         """Carriyo's error body for an expired token."""
         if fault.kind == "401":
-            return _error(401, ["Unauthorized"])
+            return _refusal(401, "Unauthorized").response
         return None
 
     # -- routes ---------------------------------------------------------------
     def handle(self, request: EmuRequest) -> EmuResponse:
         """Route to the token endpoint, the order, or the fulfillment-order cancel."""
         if request.segments == ("oauth", "token") and request.method == "POST":
-            return self._token(request)
-        if request.bearer() not in self.tokens:
-            return _error(401, ["Unauthorized"])
+            return self.tokens.issue(request)
+        self.tokens.check(request)
         if (request.header("tenant-id"), request.header("x-api-key")) != (
             SANDBOX_TENANT,
             SANDBOX_API_KEY,
         ):
-            return _error(403, ["Forbidden: missing or invalid x-api-key or tenant-id"])
-        try:
-            match request.segments:
-                case ("orders", reference, "fulfillment-orders", fo_id, "cancel") if (
-                    request.method == "POST"
-                ):
-                    return EmuResponse.json(200, self._cancel(reference, fo_id, request))
-                case ("orders", reference) if request.method == "GET":
-                    return EmuResponse.json(200, self._order(reference, request.query))
-        except _Refusal as refusal:
-            return _error(refusal.status, refusal.errors)
-        return _error(404, ["Not found"])
-
-    def _token(self, request: EmuRequest) -> EmuResponse:
-        try:
-            body = request.json()
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict) or not body.get("client_id") or not body.get("client_secret"):
-            return EmuResponse.json(
-                400,
-                {
-                    "error": "bad_request",
-                    "error_description": "client_id and client_secret are required",
-                },
-            )
-        if (body["client_id"], body["client_secret"]) != (SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET):
-            return EmuResponse.json(
-                403, {"error": "access_denied", "error_description": "Unauthorized"}
-            )
-        token = f"sbx-carriyo-token-{len(self.tokens) + 1}"
-        self.tokens.append(token)
-        return EmuResponse.json(
-            200,
-            {
-                "access_token": token,
-                "expires_in": TOKEN_LIFETIME,
-                "token_type": "Bearer",
-                "scope": f"tenant:{SANDBOX_TENANT} read:orders update:orders",
-            },
-        )
+            raise _refusal(403, "Forbidden: missing or invalid x-api-key or tenant-id")
+        match request.segments:
+            case ("orders", reference, "fulfillment-orders", fo_id, "cancel") if (
+                request.method == "POST"
+            ):
+                return EmuResponse.json(200, self._cancel(reference, fo_id, request))
+            case ("orders", reference) if request.method == "GET":
+                return EmuResponse.json(200, self._order(reference, request.query))
+        raise _refusal(404, "Not found")
 
     def _order(
         self, reference: str, query: Mapping[str, str], missing: str = "Order not found."
@@ -279,26 +273,24 @@ class CarriyoEmulator(Emulator):
         """The order by ``?key=``; 404 texts: get-order's, or the cancel's (seed 002)."""
         key = query.get("key", "order_id")
         if key not in REFERENCE_KEYS:
-            raise _Refusal(400, f"key : must be one of {', '.join(REFERENCE_KEYS)}")
+            raise _refusal(400, f"key : must be one of {', '.join(REFERENCE_KEYS)}")
         for order in self.orders.values():
             if order.get(key) == reference:
                 return order
-        raise _Refusal(404, missing)
+        raise _refusal(404, missing)
 
     def _cancel(self, reference: str, fo_id: str, request: EmuRequest) -> dict[str, Any]:
-        try:
-            body = request.json()
-        except ValueError:
-            raise _Refusal(400, "body : malformed JSON") from None
-        violations = self.contract.violations(body)
-        if violations:
-            raise _Refusal(400, *contract_errors(violations))
+        body = self.contract.checked_body(
+            request,
+            not_json=_refusal(400, "body : malformed JSON"),
+            refuse=lambda violations: _refusal(400, *contract_errors(violations)),
+        )
         order = self._order(reference, request.query, FO_NOT_FOUND)
         fo = next(
             (f for f in order["fulfillment_orders"] if f["fulfillment_order_id"] == fo_id), None
         )
         if fo is None:
-            raise _Refusal(404, FO_NOT_FOUND)
+            raise _refusal(404, FO_NOT_FOUND)
         reason = body["cancellation_reason"]
         wanted = self._wanted(fo, body["line_items"])
         for line_id, quantity in wanted.items():
@@ -338,7 +330,7 @@ class CarriyoEmulator(Emulator):
             else:
                 wanted[line_id] = asked
         if problems:
-            raise _Refusal(400, *problems)
+            raise _refusal(400, *problems)
         return wanted
 
     def _take(
@@ -383,9 +375,6 @@ class CarriyoEmulator(Emulator):
             order["status"] = "cancelled"
 
 
-_MISSING = re.compile(r"'(?P<name>[^']+)' is a required property")
-
-
 def contract_errors(violations: Sequence[Violation]) -> list[str]:
     """Contract violations as Carriyo's ``"field : message"`` error strings.
 
@@ -394,18 +383,7 @@ def contract_errors(violations: Sequence[Violation]) -> list[str]:
     field is named itself, "must not be null" (the Bean Validation family the
     documented example belongs to); other violations keep the validator's message.
     """
-    found = []
-    for violation in violations:
-        missing = _MISSING.fullmatch(violation.message)
-        if missing:
-            parent = "" if violation.field == "(body)" else f"{violation.field}."
-            found.append(f"{parent}{missing['name']} : must not be null")
-        else:
-            found.append(f"{violation.field} : {violation.message}")
-    return found
-
-
-def _error(status: int, errors: Sequence[str]) -> EmuResponse:
-    return EmuResponse.json(
-        status, {"status": str(status), "timestamp": TIMESTAMP, "errors": list(errors)}
-    )
+    return [
+        f"{v.target} : must not be null" if v.missing else f"{v.field} : {v.message}"
+        for v in violations
+    ]

@@ -25,7 +25,8 @@ imported from ``adapter.py``. Documented rules it follows (seed 004, OpenAPI
   ``0026_COMMERCIAL_ID-C``). On success each line's quantity falls, and a line with
   nothing left can no longer be cancelled.
 * ``POST /auth/oauth/token`` (form, client credentials): the sandbox client id
-  and secret below get a token valid ``TOKEN_LIFETIME`` seconds; others get 401.
+  and secret below get a token valid ``TOKEN_LIFETIME`` seconds of the sandbox
+  clock; others get 401, as do API calls with a missing, unknown or expired token.
 
 Not documented, chosen by the emulator: the 400 and 429 ``Error.code`` values
 (``INVALID_INPUT``, ``TOO_MANY_REQUEST``, both from Mirakl's own error-code list),
@@ -34,16 +35,22 @@ the processing time, and that a refused status call does not restart the minute.
 
 from __future__ import annotations
 
-import copy
 import math
-import re
 import uuid
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from cancelkit.plugin import Contract, Emulator, EmuRequest, EmuResponse, Violation
+from cancelkit.plugin import (
+    Contract,
+    EmuRequest,
+    EmuResponse,
+    Refusal,
+    StateField,
+    StatefulEmulator,
+    TokenIssuer,
+)
 
 #: The published request contract every cancel body is judged by.
 CONTRACT = Contract.packaged("cancelkit.plugins.mirakl", "contracts/mirakl-connect.schema.json")
@@ -68,7 +75,6 @@ STATUS_MIN_INTERVAL = 60.0
 #: do not depend on when (or after which other recordings) the emulator ran.
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 _ACTION_NAMESPACE = uuid.UUID("6f0c3a57-6c1b-4f5e-9a51-0c0e4ad3a1f0")
-_REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property$")
 
 #: The demo orders; examples/mirakl*.json cancel lines of these.
 SEED_ORDERS: dict[str, dict[str, Any]] = {
@@ -128,7 +134,25 @@ SEED_ORDERS: dict[str, dict[str, Any]] = {
 }
 
 
-class MiraklEmulator(Emulator):
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    items: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Refusal:
+    """Mirakl's ``Error`` body: ``code``, ``message``, and ``errors[]`` when there are items."""
+    payload: dict[str, Any] = {"code": code, "message": message}
+    if items:
+        payload["errors"] = items
+    return Refusal(status, payload, headers)
+
+
+def _optional_float(raw: Any) -> float | None:
+    return None if raw is None else float(raw)
+
+
+class MiraklEmulator(StatefulEmulator):
     """Stateful Mirakl Connect: see the module docstring for its rules."""
 
     platform = "mirakl"
@@ -136,42 +160,35 @@ class MiraklEmulator(Emulator):
     # Mirakl Connect documents no request id header; the adapter reads the common one.
     request_id_header = "X-Request-Id"
 
-    def __init__(self) -> None:
-        self.reset()
+    orders = StateField(SEED_ORDERS)
+    actions: StateField[dict[str, dict[str, Any]]] = StateField(factory=dict)
+    tokens = TokenIssuer(
+        client_id=SANDBOX_CLIENT_ID,
+        client_secret=SANDBOX_CLIENT_SECRET,
+        lifetime=TOKEN_LIFETIME,
+        unauthorized=_error(401, "UNAUTHORIZED", "missing, invalid or expired bearer token"),
+        invalid_client=Refusal(
+            401, {"error": "invalid_client", "error_description": "Bad client credentials"}
+        ),
+        answer=lambda token, _: {
+            "token_type": "Bearer",
+            "access_token": token,
+            "expires_in": TOKEN_LIFETIME,
+            "target_app": "",
+            "resource_owner": "",
+        },
+    )
+    #: Numbers tokens and actions alike.
+    counter = StateField(0)
+    #: Sandbox time of the first request since the reset (timestamps count from it).
+    origin: StateField[float | None] = StateField(None, load=_optional_float)
 
-    def reset(self) -> None:
-        """Back to :data:`SEED_ORDERS`, no actions, no tokens."""
-        self.orders = copy.deepcopy(SEED_ORDERS)
-        self.actions: dict[str, dict[str, Any]] = {}
-        #: Ids of the actions still pending, oldest first (settling reads only these:
-        #: a bulk run of 100,000 cancels must not rescan every action per request).
-        self._pending: deque[str] = deque()
-        self.tokens: list[str] = []
-        self.counter = 0
-        #: Sandbox time of the first request since the reset (timestamps count from it).
-        self.origin: float | None = None
-
-    def dump_state(self) -> dict[str, Any]:
-        """Orders, actions, tokens, the id counter and the clock origin."""
-        return {
-            "orders": self.orders,
-            "actions": self.actions,
-            "tokens": self.tokens,
-            "counter": self.counter,
-            "origin": self.origin,
-        }
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`dump_state`."""
-        self.orders = copy.deepcopy(dict(state["orders"]))
-        self.actions = copy.deepcopy(dict(state["actions"]))
+    def rebuild(self) -> None:
+        """Index the pending actions, oldest first (settling reads only these: a bulk
+        run of 100,000 cancels must not rescan every action per request)."""
         pending = [(a.get("created", -math.inf), i) for i, a in self.actions.items()
                    if a["status"] == "PENDING"]  # fmt: skip
         self._pending = deque(i for _, i in sorted(pending))
-        self.tokens = list(state["tokens"])
-        self.counter = int(state["counter"])
-        origin = state.get("origin")
-        self.origin = None if origin is None else float(origin)
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         """Point the mirakl adapter here, with the sandbox client credentials.
@@ -207,57 +224,31 @@ class MiraklEmulator(Emulator):
         self._settle(request.now)
         route = request.segments
         if route == ("auth", "oauth", "token") and request.method == "POST":
-            return self._token(request)
+            return self.tokens.issue(request, serial=self._next)
         if route[:1] != ("api",):
-            return _error(404, "DATA_NOT_FOUND", "no such route")
-        if request.bearer() not in self.tokens:
-            return _error(401, "UNAUTHORIZED", "missing, invalid or expired bearer token")
+            raise _error(404, "DATA_NOT_FOUND", "no such route")
+        self.tokens.check(request)
         match route[1:]:
             case ("v2", "orders", "actions", action_id) if request.method == "GET":
                 return self._action_status(action_id, request.now)
             case ("v2", "orders", order_id, "cancel") if request.method == "POST":
                 return self._cancel(order_id, request)
-        return _error(404, "DATA_NOT_FOUND", "no such route")
-
-    def _token(self, request: EmuRequest) -> EmuResponse:
-        form = request.form()
-        if form.get("grant_type") != "client_credentials":
-            return EmuResponse.json(400, {"error": "unsupported_grant_type"})
-        if (form.get("client_id"), form.get("client_secret")) != (
-            SANDBOX_CLIENT_ID,
-            SANDBOX_CLIENT_SECRET,
-        ):
-            return EmuResponse.json(
-                401, {"error": "invalid_client", "error_description": "Bad client credentials"}
-            )
-        token = f"sbx-mirakl-token-{self._next()}"
-        self.tokens.append(token)
-        return EmuResponse.json(
-            200,
-            {
-                "token_type": "Bearer",
-                "access_token": token,
-                "expires_in": TOKEN_LIFETIME,
-                "target_app": "",
-                "resource_owner": "",
-            },
-        )
+        raise _error(404, "DATA_NOT_FOUND", "no such route")
 
     def _cancel(self, order_id: str, request: EmuRequest) -> EmuResponse:
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "INVALID_INPUT", "request body is not JSON")
-        violations = CONTRACT.violations(body, definition="CancelOrderLinesRequest")
-        if violations:
-            return _error(
+        body = CONTRACT.checked_body(
+            request,
+            definition="CancelOrderLinesRequest",
+            not_json=_error(400, "INVALID_INPUT", "request body is not JSON"),
+            refuse=lambda violations: _error(
                 400,
                 "INVALID_INPUT",
                 "order has not been updated because of wrong or missing parameters",
-                [{"message": v.message, "field": _json_path(v)} for v in violations],
-            )
+                [{"message": v.message, "field": v.target} for v in violations],
+            ),
+        )
         if order_id not in self.orders:
-            return _error(
+            raise _error(
                 404,
                 "DATA_NOT_FOUND",
                 f"order {order_id} does not exist",
@@ -279,11 +270,11 @@ class MiraklEmulator(Emulator):
     def _action_status(self, action_id: str, now: float) -> EmuResponse:
         action = self.actions.get(action_id)
         if action is None:
-            return _error(404, "DATA_NOT_FOUND", f"action {action_id} does not exist")
+            raise _error(404, "DATA_NOT_FOUND", f"action {action_id} does not exist")
         last = action.get("last_status_call")
         if last is not None and now - last < STATUS_MIN_INTERVAL:
             wait = max(1, math.ceil(STATUS_MIN_INTERVAL - (now - last)))
-            return _error(
+            raise _error(
                 429,
                 "TOO_MANY_REQUEST",
                 f"action {action_id} was asked about {now - last:.0f} s ago; "
@@ -371,31 +362,3 @@ class MiraklEmulator(Emulator):
         action["errors"] = errors
         if self.origin is not None:
             action["completed"] = max(at, self.origin)
-
-
-def _json_path(violation: Violation) -> str:
-    """Where Mirakl's ``ErrorItem.field`` points: the missing field itself when one is.
-
-    jsonschema reports a missing property at its parent object
-    (``'price' is a required property`` at ``cancelations[0]``).
-    """
-    missing = _REQUIRED.match(violation.message)
-    if missing is None:
-        return violation.field
-    if violation.field == "(body)":
-        return missing["name"]
-    return f"{violation.field}.{missing['name']}"
-
-
-def _error(
-    status: int,
-    code: str,
-    message: str,
-    items: list[dict[str, str]] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> EmuResponse:
-    """Mirakl's ``Error`` body: ``code``, ``message``, and ``errors[]`` when there are items."""
-    payload: dict[str, Any] = {"code": code, "message": message}
-    if items:
-        payload["errors"] = items
-    return EmuResponse.json(status, payload, headers)

@@ -24,7 +24,8 @@ Documented behaviour it follows (seeds 000/001, shared/platforms/salesforce.md):
   client credentials flow.
 * ``FulfillmentOrderLineItem.Quantity`` = ``OriginalQuantity`` minus what was
   cancelled; a cancel lowers ``Quantity`` (fractional quantities allowed).
-* API calls without a live token get 401 ``[{"errorCode": "INVALID_SESSION_ID"}]``;
+* API calls without a live token (one expires after :data:`SESSION_LIFETIME` on
+  the sandbox clock) get 401 ``[{"errorCode": "INVALID_SESSION_ID"}]``;
   versions below 48.0 and unknown fulfillment orders get 404 ``NOT_FOUND``; every
   API answer carries ``Sforce-Limit-Info: api-usage=N/100000``.
 * Only an active autolaunched flow can be invoked ("Flow Actions", Actions
@@ -56,12 +57,21 @@ true``. The fulfillment order's Status is left alone when its lines reach 0
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from cancelkit.plugin import Contract, Emulator, EmuRequest, EmuResponse, Fault
+from cancelkit.plugin import (
+    Contract,
+    EmuRequest,
+    EmuResponse,
+    Fault,
+    Refusal,
+    StateField,
+    StatefulEmulator,
+    TokenIssuer,
+    Violation,
+)
 
 from .flowdef import FlowDefinition, FlowVariable, shipped_flows
 
@@ -71,6 +81,9 @@ SANDBOX_CLIENT_SECRET = "sandbox-salesforce-client-secret"
 #: both the token endpoint and the API.
 PRODUCTION_INSTANCE = "https://cancelkit-demo.my.salesforce.com"
 DAILY_API_LIMIT = 100_000
+#: Seconds a token lives (sandbox clock). The token answer states none; this is the
+#: org's default session timeout (Setup > Session Settings: 2 hours).
+SESSION_LIFETIME = 2 * 3600
 #: Seed 000: cancel-item's "Available version 48.0".
 FIRST_API_VERSION = Decimal("48.0")
 #: The published request body of cancel-item, which is also the core action's input.
@@ -84,6 +97,14 @@ FLOWS: dict[str, FlowDefinition] = shipped_flows()
 ACTION_FULFILLMENT_ORDER_ID = "fulfillmentOrderId"
 #: What the shipped flow reports when its two lists differ in length (its own literal).
 COUNT_MISMATCH = "fulfillmentOrderLineItemIds and quantities must have the same length"
+
+
+def _errors(code: str, message: str) -> list[dict[str, str]]:
+    """The generic Salesforce REST error array."""
+    return [{"errorCode": code, "message": message}]
+
+
+_NOT_JSON = Refusal(400, _errors("JSON_PARSER_ERROR", "The request body is not JSON"))
 
 #: Seeded fulfillment orders; examples/salesforce*.json cancel lines of these.
 SEED_FULFILLMENT_ORDERS: dict[str, dict[str, Any]] = {
@@ -120,20 +141,23 @@ SEED_FULFILLMENT_ORDERS: dict[str, dict[str, Any]] = {
 }
 
 
-class _Refusal(Exception):
-    """A refused cancel: the status code and body the API answers with."""
-
-    def __init__(self, status: int, payload: Any):
-        self.status, self.payload = status, payload
+def _deployed_flows() -> dict[str, str]:
+    """Flow API name -> its status in the org, as deployed (only ``Active`` ones run)."""
+    return {name: flow.status for name, flow in FLOWS.items()}
 
 
-class SalesforceEmulator(Emulator):
+def _flow_statuses(raw: Any) -> dict[str, str]:
+    """Saved flow statuses; a state saved before they were kept: as deployed."""
+    return dict(raw) if raw else _deployed_flows()
+
+
+class SalesforceEmulator(StatefulEmulator):
     """One Salesforce org serving both the ``salesforce`` and ``salesforce-flow`` plugins."""
 
     platform = "salesforce"
     serves: ClassVar[tuple[str, ...]] = ("salesforce", "salesforce-flow")
     #: The org's daily API limit is the one quota the sandbox emulates.
-    faults: ClassVar[tuple[str, ...]] = (*Emulator.faults, "quota")
+    faults: ClassVar[tuple[str, ...]] = (*StatefulEmulator.faults, "quota")
     # The client credentials flow is served only on the org's My Domain, so the
     # sandbox's login URL stands for it too (never login.salesforce.com).
     production_bases: ClassVar[dict[str, str]] = {
@@ -143,35 +167,30 @@ class SalesforceEmulator(Emulator):
     # Seen on real Salesforce answers, not documented (the adapter reads it first).
     request_id_header = "X-SFDC-Request-Id"
 
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """Back to :data:`SEED_FULFILLMENT_ORDERS` and the shipped flows, as deployed."""
-        self.fulfillment_orders = copy.deepcopy(SEED_FULFILLMENT_ORDERS)
-        self.tokens: list[str] = []
-        self.api_usage = 0
-        self.counter = 0
-        #: flow API name -> its status in the org (only ``Active`` ones can be invoked)
-        self.flows = {name: flow.status for name, flow in FLOWS.items()}
-
-    def dump_state(self) -> dict[str, Any]:
-        """Fulfillment orders, tokens, counters and flow statuses."""
-        return {
-            "fulfillment_orders": self.fulfillment_orders,
-            "tokens": self.tokens,
-            "api_usage": self.api_usage,
-            "counter": self.counter,
-            "flows": self.flows,
-        }
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`dump_state` (a state saved before flows were kept: as deployed)."""
-        self.fulfillment_orders = copy.deepcopy(dict(state["fulfillment_orders"]))
-        self.tokens = list(state["tokens"])
-        self.api_usage = int(state["api_usage"])
-        self.counter = int(state["counter"])
-        self.flows = dict(state.get("flows") or {n: f.status for n, f in FLOWS.items()})
+    fulfillment_orders = StateField(SEED_FULFILLMENT_ORDERS)
+    tokens = TokenIssuer(
+        client_id=SANDBOX_CLIENT_ID,
+        client_secret=SANDBOX_CLIENT_SECRET,
+        lifetime=SESSION_LIFETIME,
+        unauthorized=Refusal(401, _errors("INVALID_SESSION_ID", "Session expired or invalid")),
+        unsupported_grant=Refusal(
+            400,
+            {"error": "unsupported_grant_type", "error_description": "grant type not supported"},
+        ),
+        invalid_client=Refusal(
+            400, {"error": "invalid_client", "error_description": "invalid client credentials"}
+        ),
+        answer=lambda token, request: {
+            "access_token": token,
+            "instance_url": f"{request.base_url}/instance",
+            "id": f"{request.base_url}/login/id/00Dxx0000000001EAA/005xx0000000001AAA",
+            "token_type": "Bearer",
+            "issued_at": "1767225600000",
+            "signature": "sandbox-signature",
+        },
+    )
+    api_usage = StateField(0)
+    flows = StateField(factory=_deployed_flows, required=False, load=_flow_statuses)
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         """Client credentials against the sandbox login URL; the token names the instance."""
@@ -200,22 +219,22 @@ class SalesforceEmulator(Emulator):
         """Route to the token endpoint, cancel-item or the flow."""
         route = request.segments
         if route == ("login", "services", "oauth2", "token") and request.method == "POST":
-            return self._token(request, base=request.base_url)
+            return self.tokens.issue(request)
         if route[:3] != ("instance", "services", "data") or len(route) < 4:
-            return _array(404, "NOT_FOUND", "The requested resource does not exist")
-        if request.bearer() not in self.tokens:
-            return _array(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            raise Refusal(404, _errors("NOT_FOUND", "The requested resource does not exist"))
+        self.tokens.check(request)
         self.api_usage += 1
-        version, rest = route[3], route[4:]
+        try:
+            return self._api(route[3], route[4:], request)
+        except Refusal as refusal:  # every API answer says the usage, refusals too
+            raise refusal.with_headers(self._limit_header()) from None
+
+    def _api(self, version: str, rest: tuple[str, ...], request: EmuRequest) -> EmuResponse:
         try:
             supported = Decimal(version.removeprefix("v")) >= FIRST_API_VERSION
         except ArithmeticError:
             supported = False
-        if not supported:
-            return self._answer(
-                _Refusal(404, _errors("NOT_FOUND", "The requested resource does not exist"))
-            )
-        try:
+        if supported:
             match rest:
                 case (
                     "commerce",
@@ -228,59 +247,14 @@ class SalesforceEmulator(Emulator):
                     return self._cancel_item(fo_id, request)
                 case ("actions", "custom", "flow", flow_name) if request.method == "POST":
                     return self._flow(flow_name, request)
-        except _Refusal as refusal:
-            return self._answer(refusal)
-        return self._answer(
-            _Refusal(404, _errors("NOT_FOUND", "The requested resource does not exist"))
-        )
-
-    def _token(self, request: EmuRequest, base: str) -> EmuResponse:
-        form = request.form()
-        if form.get("grant_type") != "client_credentials":
-            return EmuResponse.json(
-                400,
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "grant type not supported",
-                },
-            )
-        if (form.get("client_id"), form.get("client_secret")) != (
-            SANDBOX_CLIENT_ID,
-            SANDBOX_CLIENT_SECRET,
-        ):
-            return EmuResponse.json(
-                400, {"error": "invalid_client", "error_description": "invalid client credentials"}
-            )
-        self.counter += 1
-        token = f"sbx-salesforce-token-{self.counter}"
-        self.tokens.append(token)
-        return EmuResponse.json(
-            200,
-            {
-                "access_token": token,
-                "instance_url": f"{base}/instance",
-                "id": f"{base}/login/id/00Dxx0000000001EAA/005xx0000000001AAA",
-                "token_type": "Bearer",
-                "issued_at": "1767225600000",
-                "signature": "sandbox-signature",
-            },
-        )
-
-    def _answer(self, refusal: _Refusal) -> EmuResponse:
-        return EmuResponse.json(refusal.status, refusal.payload, self._limit_header())
+        raise Refusal(404, _errors("NOT_FOUND", "The requested resource does not exist"))
 
     def _limit_header(self) -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={self.api_usage}/{DAILY_API_LIMIT}"}
 
     # -- cancel-item -----------------------------------------------------------
     def _cancel_item(self, fo_id: str, request: EmuRequest) -> EmuResponse:
-        try:
-            body = request.json()
-        except ValueError:
-            raise _Refusal(
-                400, _errors("JSON_PARSER_ERROR", "The request body is not JSON")
-            ) from None
-        _check_contract(body)
+        body = CANCEL_ITEM.checked_body(request, refuse=_contract_refusal, not_json=_NOT_JSON)
         problem = self._apply(fo_id, _pairs(body))
         if problem is not None:  # the documented 2xx that still reports errors
             return EmuResponse.json(
@@ -289,15 +263,15 @@ class SalesforceEmulator(Emulator):
         return EmuResponse.json(201, {"errors": [], "success": True}, self._limit_header())
 
     def _apply(self, fo_id: Any, pairs: list[tuple[str, float]]) -> dict[str, str] | None:
-        """Cancel all pairs or none. Raises _Refusal, or returns a processing error.
+        """Cancel all pairs or none. Raises Refusal, or returns a processing error.
 
         ``pairs`` come from a body that met the cancel-item contract.
         """
         fo = self.fulfillment_orders.get(fo_id) if isinstance(fo_id, str) else None
         if fo is None:
-            raise _Refusal(404, _errors("NOT_FOUND", f"Fulfillment order {fo_id} not found"))
+            raise Refusal(404, _errors("NOT_FOUND", f"Fulfillment order {fo_id} not found"))
         if fo["StatusCategory"] in ("CLOSED", "CANCELLED"):
-            raise _Refusal(
+            raise Refusal(
                 400,
                 [
                     _with_output(
@@ -317,7 +291,7 @@ class SalesforceEmulator(Emulator):
                     if other
                     else f"{line_id} is not a fulfillment order line item"
                 )
-                raise _Refusal(400, _with_output(why, "INVALID_ID_FIELD", why))
+                raise Refusal(400, _with_output(why, "INVALID_ID_FIELD", why))
             left = fo["lines"][line_id]["Quantity"]
             if quantity > left:
                 return {
@@ -333,16 +307,14 @@ class SalesforceEmulator(Emulator):
         flow = FLOWS.get(flow_name)
         if flow is None or self.flows.get(flow_name) != "Active":
             # Only active autolaunched flows are invocable actions; others do not exist.
-            raise _Refusal(404, _errors("NOT_FOUND", "The requested resource does not exist"))
+            raise Refusal(404, _errors("NOT_FOUND", "The requested resource does not exist"))
         try:
             body = request.json()
         except ValueError:
-            raise _Refusal(
-                400, _errors("JSON_PARSER_ERROR", "The request body is not JSON")
-            ) from None
+            raise _NOT_JSON.copy() from None
         inputs = body.get("inputs") if isinstance(body, dict) else None
         if not isinstance(inputs, list) or not inputs or set(body) != {"inputs"}:
-            raise _Refusal(
+            raise Refusal(
                 400,
                 _errors(
                     "JSON_PARSER_ERROR",
@@ -395,9 +367,9 @@ class SalesforceEmulator(Emulator):
             ]
         }
         try:
-            _check_contract(body)
+            CANCEL_ITEM.check(body, _contract_refusal)
             return self._apply(fo_id, _pairs(body))
-        except _Refusal as refusal:
+        except Refusal as refusal:
             return _first_error(refusal.payload)
 
 
@@ -498,17 +470,15 @@ def _input_error(code: str, message: str, fields: list[str]) -> dict[str, Any]:
     return {"statusCode": code, "message": message, "fields": fields}
 
 
-def _check_contract(body: Any) -> None:
-    """Refuse a body the cancel-item contract refuses: 400, one error per violation."""
-    violations = CANCEL_ITEM.violations(body)
-    if violations:
-        raise _Refusal(
-            400,
-            [
-                {"errorCode": "INVALID_API_INPUT", "message": f"{v.field}: {v.message}"}
-                for v in violations
-            ],
-        )
+def _contract_refusal(violations: Sequence[Violation]) -> Refusal:
+    """A body the cancel-item contract refuses: 400, one error per violation."""
+    return Refusal(
+        400,
+        [
+            {"errorCode": "INVALID_API_INPUT", "message": f"{v.field}: {v.message}"}
+            for v in violations
+        ],
+    )
 
 
 def _pairs(body: Mapping[str, Any]) -> list[tuple[str, float]]:
@@ -517,11 +487,6 @@ def _pairs(body: Mapping[str, Any]) -> list[tuple[str, float]]:
         (item["fulfillmentOrderLineItemId"], item["quantity"])
         for item in body["fulfillmentOrderLineItemsToCancel"]
     ]
-
-
-def _errors(code: str, message: str) -> list[dict[str, str]]:
-    """The generic Salesforce REST error array."""
-    return [{"errorCode": code, "message": message}]
 
 
 def _array(
