@@ -410,11 +410,13 @@ def _error_items(payload: Any, status: int) -> tuple[ResultError, ...]:
     found: list[ResultError] = []
     code = "NOT_FOUND" if status == 404 else f"HTTP_{status}"
     if isinstance(payload, Mapping):
-        for item in payload.get("errors") or ():
+        listed = payload.get("errors")
+        for item in listed if isinstance(listed, list) else ():
             if isinstance(item, str):
                 field, sep, message = item.partition(" : ")
                 found.append(ResultError(message, code, field) if sep else ResultError(item, code))
-        for item in payload.get("error_details") or ():
+        details = payload.get("error_details")
+        for item in details if isinstance(details, list) else ():
             if isinstance(item, Mapping):
                 found.append(
                     ResultError(

@@ -218,7 +218,8 @@ class MiraklConnectAdapter(PlatformAdapter):
         """
         payload = response.json()
         status = response.status
-        if status == 200 and isinstance(payload, dict) and payload.get("status") in ACTION_OUTCOMES:
+        state = payload.get("status") if isinstance(payload, dict) else None
+        if status == 200 and isinstance(state, str) and state in ACTION_OUTCOMES:
             outcome = ACTION_OUTCOMES[payload["status"]]
             errors = tuple(
                 ResultError(

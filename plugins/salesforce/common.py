@@ -226,7 +226,8 @@ def error_items(payload: Any) -> tuple[ResultError, ...]:
         nested = output.get("errors") if isinstance(output, Mapping) else None
         if item.get("errorCode") or (item.get("message") and not nested):
             found.append(_one(item))
-        for error in nested or item.get("errors") or ():
+        listed = nested or item.get("errors")
+        for error in listed if isinstance(listed, list) else ():
             if isinstance(error, Mapping):
                 found.append(_one(error))
     return tuple(found)
