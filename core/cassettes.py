@@ -236,8 +236,9 @@ def _client(
     sleep: Callable[[float], None],
     builtin_only: bool,
     clock: Callable[[], float],
+    registry_factory: Callable[[], PluginRegistry] | None = None,
 ) -> Client:
-    registry = installed_plugins(builtin_only)
+    registry = registry_factory() if registry_factory else installed_plugins(builtin_only)
     for index, plugin in enumerate(plugins):
         registry.register(plugin, f"scenario-plugin-{index}")
     # No ledger: a cassette records what the platform answers, repeats included (About
@@ -266,8 +267,18 @@ def _outcome(scenario: Scenario, context: ScenarioContext) -> str:
         return type(error).__name__
 
 
-def record(scenario: Scenario, directory: Path, box: Sandbox, builtin_only: bool = False) -> str:
-    """Run ``scenario`` against ``box`` and write its cassette under ``directory``."""
+def record(
+    scenario: Scenario,
+    directory: Path,
+    box: Sandbox,
+    builtin_only: bool = False,
+    registry_factory: Callable[[], PluginRegistry] | None = None,
+) -> str:
+    """Run ``scenario`` against ``box`` and write its cassette under ``directory``.
+
+    ``registry_factory`` makes the client's plugin registry (default: the installed
+    plugins); cancelkit.testing passes the plugin under test this way.
+    """
     box.reset()
     reset_limiters()  # no client-side minute or status pacing carries over between scenarios
     emulator = box.emulators[scenario.platform]
@@ -278,7 +289,9 @@ def record(scenario: Scenario, directory: Path, box: Sandbox, builtin_only: bool
     # The client's waits move the sandbox clock instead of sleeping, and the client
     # reads that clock (its rate limits and status pacing see the waits): recording is
     # quick, and asynchronous work finishes after the time the platform would take.
-    client = _client(scenario.plugins, box.client_config(), box.advance, builtin_only, box.now)
+    client = _client(
+        scenario.plugins, box.client_config(), box.advance, builtin_only, box.now, registry_factory
+    )
     context = ScenarioContext(client, scenario.platform, box.inject, box.advance)
     with make_vcr("all", rewrites, client.scrubber).use_cassette(str(path)):
         outcome = _outcome(scenario, context)
@@ -286,15 +299,24 @@ def record(scenario: Scenario, directory: Path, box: Sandbox, builtin_only: bool
     return outcome
 
 
-def replay(scenario: Scenario, directory: Path, builtin_only: bool = False) -> str:
+def replay(
+    scenario: Scenario,
+    directory: Path,
+    builtin_only: bool = False,
+    registry_factory: Callable[[], PluginRegistry] | None = None,
+) -> str:
     """Run ``scenario`` from its cassette only (record mode ``none``).
 
     A request whose method, URL or canonical body is not in the cassette fails
-    with vcrpy's ``CannotOverwriteExistingCassetteException``.
+    with vcrpy's ``CannotOverwriteExistingCassetteException``. ``registry_factory``
+    as for :func:`record`.
     """
-    emulators = installed_plugins(builtin_only).emulators()
+    make = registry_factory or (lambda: installed_plugins(builtin_only))
+    emulators = make().emulators()
     clock = _VirtualClock()
-    client = _client(scenario.plugins, replay_config(emulators), clock.sleep, builtin_only, clock)
+    client = _client(
+        scenario.plugins, replay_config(emulators), clock.sleep, builtin_only, clock, make
+    )
     context = ScenarioContext(client, scenario.platform, lambda *a, **k: None)
     # The client's scrubber masks its placeholder credentials as the recorder masked
     # the sandbox's, so bodies that carry one still match.

@@ -1,4 +1,9 @@
-"""Cassettes: replayed offline (record mode none), secret-free, reproducible, and able to fail."""
+"""Cassettes: replayed offline (record mode none), reproducible, and able to fail.
+
+That every scenario replays to its outcome and no cassette holds a secret is checked
+per platform by the conformance suite (tests/test_conformance.py); here, the
+recorder's own rules: production URLs, body matching, scrubbing, reproducibility.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,6 @@ CASSETTE_DIR = ROOT / "cassettes"
 # cancelkit's own cassettes: the built-in platforms only, whatever else is installed.
 BUILTINS = cassettes.installed_plugins(builtin_only=True)
 SCENARIOS = cassettes.scenarios(BUILTINS)
-IDS = [s.cassette for s in SCENARIOS]
 
 
 def _scenario(platform: str, name: str) -> cassettes.Scenario:
@@ -35,11 +39,6 @@ def _scenario(platform: str, name: str) -> cassettes.Scenario:
 def test_every_scenario_has_a_cassette_and_no_cassette_is_orphaned() -> None:
     on_disk = {str(p.relative_to(CASSETTE_DIR)) for p in CASSETTE_DIR.rglob("*.yaml")}
     assert on_disk == {s.cassette for s in SCENARIOS}
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
-def test_replay_reaches_the_recorded_outcome(scenario: cassettes.Scenario) -> None:
-    assert cassettes.replay(scenario, CASSETTE_DIR, builtin_only=True) == scenario.expected_outcome
 
 
 def test_replayed_calls_use_production_urls() -> None:
@@ -155,45 +154,6 @@ def test_the_network_is_blocked_in_tests() -> None:
         socket.create_connection(("203.0.113.7", 443), timeout=1)
     with pytest.raises(SocketConnectBlockedError):
         requests.get("http://203.0.113.7/", timeout=1)
-
-
-SANDBOX_SECRETS = sorted(
-    {
-        value
-        for emulator in BUILTINS.emulators()
-        for key, value in emulator.client_settings("http://x").items()
-        if key in cassettes.SECRET_FIELDS
-    }
-)
-SECRET_PATTERNS = [
-    *(re.compile(re.escape(value)) for value in SANDBOX_SECRETS),
-    re.compile(r"sbx-[a-z]+-token"),
-    re.compile(r"Bearer (?!\*\*\*)\S+"),
-    re.compile(r'"access_token"\s*:\s*"(?!\*\*\*")'),
-    re.compile(r"client_secret=(?!%2A%2A%2A)"),
-    re.compile(r"(?im)^\s+(authorization|x-api-key|tenant-id):\s*\n\s+- (?!'\*\*\*'$).*$"),
-]
-
-
-@pytest.mark.parametrize("path", sorted(CASSETTE_DIR.rglob("*.yaml")), ids=lambda p: p.name)
-def test_no_cassette_holds_a_secret(path: Path) -> None:
-    text = path.read_text()
-    for pattern in SECRET_PATTERNS:
-        assert not pattern.search(text), f"{path}: {pattern.pattern}"
-
-
-@pytest.mark.parametrize(
-    "leak",
-    [
-        "      authorization:\n      - Bearer eyJhbGciOi.live\n",
-        "      x-api-key:\n      - live-key-0123456789\n",
-        'string: \'{"access_token":"eyJhbGciOi"}\'',
-        "body: grant_type=client_credentials&client_id=a&client_secret=b",
-    ],
-)
-def test_the_secret_check_would_catch_a_leak(leak: str) -> None:
-    assert len(SANDBOX_SECRETS) >= 6  # credentials of every emulator
-    assert any(p.search(leak) for p in SECRET_PATTERNS)
 
 
 def test_scrub_body_masks_form_and_json_secrets() -> None:

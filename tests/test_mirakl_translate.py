@@ -169,18 +169,6 @@ def test_the_contract_schema_itself_refuses_what_mirakl_refuses(example: Any) ->
         jsonschema.validate(wire, CONTRACT)
 
 
-def test_translate_needs_no_credentials_and_never_shows_them(
-    example: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    secret = "s3cr3t-real-looking-token-value"
-    monkeypatch.setenv("CANCELKIT_MIRAKL_ACCESS_TOKEN", secret)
-    call = cancelkit.translate(example("mirakl"), "mirakl")
-    for fmt in ("json", "curl", "http"):
-        shown = render(call, fmt)
-        assert secret not in shown
-        assert "Bearer ***" in shown
-
-
 def test_http_rendering_is_a_raw_request(example: Any) -> None:
     shown = render(cancelkit.translate(example("mirakl"), "mirakl"), "http")
     head, body = shown.split("\r\n\r\n", 1)

@@ -266,7 +266,7 @@ def test_request_limit_exceeded_is_rate_limited_not_auth(req: Any) -> None:
 )
 @pytest.mark.parametrize("adapter", [CONNECT, FLOW], ids=["connect", "flow"])
 def test_readable_answers_without_a_result_are_unknown(req: Any, response, adapter) -> None:
-    # 5xx, HTML and empty bodies never reach normalise: tests/test_reliability.py.
+    # 5xx, HTML and empty bodies never reach normalise: the fault matrix (cancelkit.testing).
     result = adapter.normalise(req, response)
     assert result.outcome == "unknown"
     assert "NOT resent" in result.message
