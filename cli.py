@@ -304,6 +304,16 @@ _LAZY: dict[str, tuple[str, str, str]] = {
         "bulk",
         "Send many cancellations from a JSONL or CSV file; rerun to resume.",
     ),
+    "cassettes": (
+        "cancelkit.commands.cassettes",
+        "cassettes",
+        "Record cassettes from the sandbox, or check that recording reproduces them.",
+    ),
+    "plugin": (
+        "cancelkit.commands.plugin",
+        "plugin",
+        "Start a platform plugin of your own, as an installable package.",
+    ),
 }
 
 
@@ -448,7 +458,11 @@ def main(ctx: click.Context, config_path: Path | None, profile: str | None, verb
 @pass_state
 @_reports_errors
 def platforms(state: _State, as_json: bool) -> None:
-    """List platforms, their capabilities, and plugins that failed to load.
+    """List platforms, their capabilities and packages, and plugins that failed to load.
+
+    Each platform shows the plugin that provides it and that plugin's distribution
+    and version (cancelkit for the built-ins, else the package that registered its
+    cancelkit.plugins entry point); plugins that provide no platform follow.
 
     \b
     Example:
@@ -459,6 +473,19 @@ def platforms(state: _State, as_json: bool) -> None:
     registry = state.registry
     adapters = registry.platforms()
     broken = [{"name": b.name, "source": b.source, "error": b.error} for b in registry.broken]
+    # Like `datasette plugins`: the installed package (and version) each plugin came from.
+    plugins = {p.name: registry.distribution(p.name) for p in registry.loaded}
+
+    def origin(plugin: str | None) -> dict[str, str | None]:
+        found = plugins.get(plugin or "")
+        if found is None:  # registered in-process, not installed
+            return {"distribution": None, "version": None}
+        return {"distribution": found.name, "version": found.version}
+
+    def package(plugin: str | None) -> str:
+        found = origin(plugin)
+        return " ".join(filter(None, (found["distribution"], found["version"]))) or "-"
+
     if as_json:
         click.echo(
             jsonutil.dumps(
@@ -468,9 +495,19 @@ def platforms(state: _State, as_json: bool) -> None:
                             "name": a.name,
                             "title": a.title,
                             "plugin": registry.providers.get(a.name),
+                            **origin(registry.providers.get(a.name)),
                             "capabilities": a.capabilities.to_dict(),
                         }
                         for a in adapters.values()
+                    ],
+                    "plugins": [
+                        {
+                            "name": p.name,
+                            "source": p.source,
+                            **origin(p.name),
+                            "platforms": [n for n, q in registry.providers.items() if q == p.name],
+                        }
+                        for p in registry.loaded
                     ],
                     "broken": broken,
                 },
@@ -478,7 +515,7 @@ def platforms(state: _State, as_json: bool) -> None:
             )
         )
         return
-    rows = [("PLATFORM", "PLUGIN", "MODE", "QUANTITY", "RESEND", "TITLE")]
+    rows = [("PLATFORM", "PLUGIN", "DISTRIBUTION", "MODE", "QUANTITY", "RESEND", "TITLE")]
     for adapter in adapters.values():
         caps = adapter.capabilities
         quantity = "fractional" if caps.fractional_quantity else "whole"
@@ -486,6 +523,7 @@ def platforms(state: _State, as_json: bool) -> None:
             (
                 adapter.name,
                 registry.providers.get(adapter.name, "?"),
+                package(registry.providers.get(adapter.name)),
                 caps.mode,
                 quantity,
                 "safe" if caps.resend_safe else "never",
@@ -497,6 +535,9 @@ def platforms(state: _State, as_json: bool) -> None:
         click.echo(
             "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
         )
+    for plugin in registry.loaded:
+        if plugin.name not in registry.providers.values():  # hooks only, no platform
+            click.echo(f"PLUGIN {plugin.name} ({package(plugin.name)}): provides no platform")
     for item in broken:
         click.echo(f"BROKEN {item['name']} ({item['source']}): {item['error']}")
 
@@ -869,69 +910,6 @@ def _announce_sandbox(box: Sandbox, registry: PluginRegistry, path: Path) -> Non
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-@main.group("cassettes")
-def cassettes_group() -> None:
-    """Record cassettes from the sandbox, or check that recording reproduces them.
-
-    Needs the test extra (vcrpy): pip install -e '.[test]'.
-
-    \b
-    Example:
-      cancelkit cassettes check mirakl
-    """
-
-
-_out_option = click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("cassettes"),
-    show_default=True,
-    help="The cassettes directory.",
-)
-
-
-@cassettes_group.command("record")
-@click.argument("platforms", nargs=-1, metavar="[PLATFORM]...")
-@_out_option
-@_reports_errors
-def cassettes_record(platforms: tuple[str, ...], out: Path) -> None:
-    """Record every scenario (or those of PLATFORM) into --out.
-
-    \b
-    Example:
-      cancelkit cassettes record carriyo
-    """
-    sys.exit(_cassettes([*platforms, "--out", str(out)]))
-
-
-@cassettes_group.command("check")
-@click.argument("platforms", nargs=-1, metavar="[PLATFORM]...")
-@_out_option
-@_reports_errors
-def cassettes_check(platforms: tuple[str, ...], out: Path) -> None:
-    """Record to a temporary directory and compare with --out, byte for byte.
-
-    \b
-    Example:
-      cancelkit cassettes check
-    """
-    sys.exit(_cassettes([*platforms, "--out", str(out), "--check"]))
-
-
-def _cassettes(argv: list[str]) -> int:
-    from .errors import ConfigurationError
-
-    try:
-        import vcr  # noqa: F401  (the recorder's one extra dependency)
-    except ImportError:
-        raise ConfigurationError(
-            "cancelkit cassettes needs vcrpy: pip install -e '.[test]'"
-        ) from None
-    from .core.cassettes import main as recorder
-
-    return recorder(argv)
 
 
 # -- helpers ------------------------------------------------------------------

@@ -25,10 +25,13 @@ from typing import Any
 class PluginEntryPoint:
     """One ``name = module:attr`` entry, as importlib.metadata's ``EntryPoint``."""
 
-    __slots__ = ("group", "name", "value")
+    __slots__ = ("group", "metadata_path", "name", "value")
 
-    def __init__(self, name: str, value: str, group: str) -> None:
+    def __init__(self, name: str, value: str, group: str, metadata_path: str = "") -> None:
         self.name, self.value, self.group = name, value, group
+        #: The ``*.dist-info`` (or ``*.egg-info``) folder that declares it: where its
+        #: distribution's name and version are read (``cancelkit platforms``).
+        self.metadata_path = metadata_path
 
     @property
     def module(self) -> str:
@@ -101,5 +104,7 @@ def _group_entries(path: str, group: str) -> list[PluginEntryPoint]:
             current = line[1:-1].strip()
         elif current == group and "=" in line:
             name, value = line.split("=", 1)
-            found.append(PluginEntryPoint(name.strip(), value.strip(), group))
+            found.append(
+                PluginEntryPoint(name.strip(), value.strip(), group, os.path.dirname(path))
+            )
     return found

@@ -62,6 +62,14 @@ class LoadedPlugin:
     source: str
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """The installed package a plugin came from, as ``pip`` names it (``datasette plugins``)."""
+
+    name: str
+    version: str | None
+
+
 class PluginRegistry:
     """Plugins, the platforms they provide, and the ones that failed to load."""
 
@@ -87,6 +95,9 @@ class PluginRegistry:
         self.providers: dict[str, str] = {}
         self.broken: list[BrokenPlugin] = []
         self._platforms: dict[str, PlatformAdapter] | None = None
+        #: plugin name -> the entry point it was loaded from (outside plugins only)
+        self._entry_points: dict[str, EntryPoint | PluginEntryPoint] = {}
+        self._builtin_names: set[str] = set()
         builtin_modules = tuple(BUILTIN_PLUGINS if builtin_plugins is None else builtin_plugins)
         for module_name in builtin_modules:
             self._load_builtin(module_name)
@@ -105,6 +116,7 @@ class PluginRegistry:
         except Exception as error:  # a broken built-in is reported like any plugin
             self.broken.append(BrokenPlugin(name, module_name, _why(error)))
             return
+        self._builtin_names.add(name)
         self.register(plugin, name, module_name)
 
     def _load(self, entry_point: EntryPoint | PluginEntryPoint) -> None:
@@ -113,7 +125,36 @@ class PluginRegistry:
         except Exception as error:  # a broken plugin must not break the others
             self.broken.append(BrokenPlugin(entry_point.name, entry_point.value, _why(error)))
             return
+        self._entry_points[entry_point.name] = entry_point
         self.register(plugin, entry_point.name, entry_point.value)
+
+    def distribution(self, plugin_name: str) -> Distribution | None:
+        """The installed distribution a loaded plugin comes from, with its version.
+
+        A built-in plugin comes from ``cancelkit``; an outside one from the package
+        whose metadata declares its ``cancelkit.plugins`` entry point. ``None`` for a
+        plugin registered in-process (:meth:`register`). Reads installed metadata
+        (importlib.metadata), so only the commands that show it pay for it.
+        """
+        from importlib import metadata
+        from pathlib import Path
+
+        if plugin_name in self._builtin_names:
+            try:
+                return Distribution("cancelkit", metadata.version("cancelkit"))
+            except metadata.PackageNotFoundError:  # run from a source tree, not installed
+                from .. import __version__
+
+                return Distribution("cancelkit", __version__)
+        entry_point = self._entry_points.get(plugin_name)
+        found: Any = getattr(entry_point, "dist", None)  # importlib.metadata's EntryPoint
+        path = getattr(entry_point, "metadata_path", "")  # ours (entrypoints.py)
+        if found is None and path:
+            found = metadata.PathDistribution(Path(path))
+        if found is None:
+            return None
+        name = found.metadata["Name"]
+        return Distribution(str(name), found.version) if name else None
 
     def register(self, plugin: ModuleType | object, name: str, source: str = "") -> None:
         """Register a plugin object (module or instance), as entry points do.

@@ -80,8 +80,10 @@ def test_entry_points_an_older_install_left_do_not_register_a_builtin_twice(
     monkeypatch.syspath_prepend(str(tmp_path))
     plugins = PluginRegistry()
     assert plugins.broken == []
-    names = [p.name for p in plugins.loaded]
-    assert sorted(names) == sorted(set(names)) == ["aboutyou", "carriyo", "mirakl", "salesforce"]
+    builtin = ["aboutyou", "carriyo", "mirakl", "salesforce"]
+    # An outside plugin installed beside cancelkit (CI installs cancelkit-walmart) may load too.
+    names = [p.name for p in plugins.loaded if p.name in builtin]
+    assert sorted(names) == sorted(set(names)) == builtin
 
 
 def test_a_builtin_that_fails_to_import_is_reported_and_the_others_keep_working(
@@ -115,7 +117,7 @@ def test_the_wheel_takes_every_package_of_the_checkout(monkeypatch: pytest.Monke
     monkeypatch.chdir(ROOT)
     here = {
         ".".join(("cancelkit", *init.parent.relative_to(ROOT).parts))
-        for top in ("core", "plugins", "commands")
+        for top in ("core", "plugins", "commands", "testing", "scaffold")
         for init in (ROOT / top).rglob("__init__.py")
     }
     assert set(_setup_py().packages()) == {"cancelkit", *here}
