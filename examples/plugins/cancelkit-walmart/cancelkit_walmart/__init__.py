@@ -1,0 +1,1 @@
+"""cancelkit plugin for Walmart Marketplace (US): cancel order lines."""
