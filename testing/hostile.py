@@ -115,7 +115,7 @@ def json_values() -> st.SearchStrategy[Any]:
     )
 
 
-def _slots(value: Any) -> Iterator[tuple[Any, Any]]:
+def mutation_slots(value: Any) -> Iterator[tuple[Any, Any]]:
     """Every (container, key) in ``value``: each place a mutation can land."""
     stack = [value]
     while stack:
@@ -139,7 +139,7 @@ def mutated(seeds: Sequence[Any]) -> st.SearchStrategy[Any]:
     def build(draw: st.DrawFn) -> Any:
         value = copy.deepcopy(draw(st.sampled_from(list(seeds))))
         for _ in range(draw(st.integers(min_value=1, max_value=3))):
-            slots = list(_slots(value)) if isinstance(value, (dict, list)) else []
+            slots = list(mutation_slots(value)) if isinstance(value, (dict, list)) else []
             if not slots:
                 return draw(json_values())
             container, key = draw(st.sampled_from(slots))

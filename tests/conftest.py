@@ -18,6 +18,10 @@ from cancelkit.core import jsonutil, ratelimit
 from cancelkit.core.client import Client
 from cancelkit.core.sandbox.server import Sandbox
 
+# Helper modules that test modules also load as plugins (``pytest_plugins``): their
+# asserts are rewritten like the tests' own.
+pytest.register_assert_rewrite("stepshelp")
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 CASSETTES = ROOT / "cassettes"

@@ -31,6 +31,7 @@ from cancelkit.core.model import CancelRequest, Line, Tax
 from cancelkit.core.sandbox.server import Sandbox
 from cancelkit.core.schemas import load_request
 from cancelkit.errors import InvalidRequestError
+from cancelkit.testing.hostile import mutation_slots
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -457,18 +458,6 @@ def similar(value: Any) -> st.SearchStrategy[Any]:
 VALUE_KINDS = ["similar"] * 4 + ["plausible", "arbitrary", "hostile"]
 
 
-def _slots(value: Any) -> Iterator[tuple[Any, Any]]:
-    """Every (container, key) in ``value``: each place a mutation can land."""
-    stack = [value]
-    while stack:
-        container = stack.pop()
-        items = container.items() if isinstance(container, dict) else enumerate(container)
-        for key, item in items:
-            yield container, key
-            if isinstance(item, (dict, list)):
-                stack.append(item)
-
-
 def _is_number(value: Any) -> bool:
     """A number, or a numeric string such as the examples' ``"15.00"``."""
     if isinstance(value, str):
@@ -491,7 +480,7 @@ def near_canonical(draw: st.DrawFn, platform: str) -> Any:
     """
     data = example(draw(st.sampled_from(BASES[platform] * 8 + ALL_BASES)))
     for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
-        slots = list(_slots(data))
+        slots = list(mutation_slots(data))
         if not slots:
             break
         action = draw(st.sampled_from(ACTIONS))

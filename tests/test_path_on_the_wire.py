@@ -33,33 +33,12 @@ from cancelkit.core.client import Client
 from cancelkit.core.config import Settings
 from cancelkit.core.model import CancelRequest
 from cancelkit.errors import PluginError
+from cancelkit.testing.wire import Received
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-# -- a raw loopback server ---------------------------------------------------
-@dataclass(frozen=True)
-class Received:
-    """One request as it arrived: the raw request line, split, and the body."""
-
-    line: str
-    method: str
-    target: str
-    body: bytes
-
-    @property
-    def path(self) -> str:
-        return self.target.split("?", 1)[0]
-
-    @property
-    def query(self) -> str:
-        return self.target.split("?", 1)[1] if "?" in self.target else ""
-
-    @property
-    def segments(self) -> list[str]:
-        return self.path.split("/")
-
-
+# -- a raw loopback server (what it records: cancelkit.testing.wire.Received) ----
 @dataclass
 class Wire:
     """What the raw server has seen, and where it listens."""
@@ -104,7 +83,7 @@ class _Recorder(socketserver.StreamRequestHandler):
         # Exactly "METHOD target HTTP/1.1": a raw space or CRLF in an id would break this.
         assert len(parts) == 3, text
         with self.server.wire.lock:  # recorded before answering: the client never outruns it
-            self.server.wire.received.append(Received(text, parts[0], parts[1], body))
+            self.server.wire.received.append(Received(text, parts[0], parts[1], (), body))
         self.wfile.write(
             b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {len(_NOT_FOUND)}\r\nConnection: close\r\n\r\n".encode()

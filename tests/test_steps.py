@@ -15,6 +15,7 @@ import pytest
 import twostep_plugin
 from click.testing import CliRunner
 from conftest import SleepRecorder
+from stepshelp import REQUEST, registry_with
 from twostep_plugin import TwoStepAdapter, TwoStepEmulator
 
 from cancelkit.core.client import Client
@@ -31,27 +32,8 @@ from cancelkit.plugin import (
     join_url,
 )
 
-REQUEST = {"order_id": "ORDER-1", "lines": [{"line_id": "L1", "quantity": 1}]}
-
-
-def registry_with(*plugins: object) -> PluginRegistry:
-    registry = PluginRegistry(entry_points_to_load=())
-    for index, plugin in enumerate(plugins):
-        registry.register(plugin, f"test-plugin-{index}")
-    return registry
-
-
-@pytest.fixture
-def box() -> Iterator[Sandbox]:
-    with Sandbox([TwoStepEmulator()]) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def emulator(box: Sandbox) -> TwoStepEmulator:
-    found = box.emulators["twostep"]
-    assert isinstance(found, TwoStepEmulator)
-    return found
+#: The two-step sandbox fixtures (``box``, ``emulator``) shared with the other file.
+pytest_plugins = ["stepshelp"]
 
 
 def make_client(box: Sandbox, sleeps: SleepRecorder, *plugins: object) -> Client:

@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 import pytest
 import twostep_plugin
 from conftest import SleepRecorder
+from stepshelp import REQUEST, registry_with
 from twostep_plugin import TwoStepAdapter, TwoStepEmulator
 
 from cancelkit.core.client import Client
-from cancelkit.core.registry import PluginRegistry
 from cancelkit.core.sandbox.server import Sandbox
 from cancelkit.plugin import (
     MASK,
@@ -36,7 +36,8 @@ from cancelkit.plugin import (
     rejected_result,
 )
 
-REQUEST = {"order_id": "ORDER-1", "lines": [{"line_id": "L1", "quantity": 1}]}
+#: The two-step sandbox fixtures (``box``, ``emulator``) shared with the other file.
+pytest_plugins = ["stepshelp"]
 
 
 class _Plugin:
@@ -48,26 +49,6 @@ class _Plugin:
     @hookimpl
     def cancelkit_platforms(self) -> list[TwoStepAdapter]:
         return [self.adapter]
-
-
-def registry_with(*plugins: object) -> PluginRegistry:
-    registry = PluginRegistry(entry_points_to_load=())
-    for index, plugin in enumerate(plugins):
-        registry.register(plugin, f"attack-plugin-{index}")
-    return registry
-
-
-@pytest.fixture
-def box() -> Iterator[Sandbox]:
-    with Sandbox([TwoStepEmulator()]) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def emulator(box: Sandbox) -> TwoStepEmulator:
-    found = box.emulators["twostep"]
-    assert isinstance(found, TwoStepEmulator)
-    return found
 
 
 def client_for(
