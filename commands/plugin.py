@@ -114,11 +114,20 @@ def new(name: str, directory: Path, title: str | None) -> None:
                 f"{target} already exists; nothing was written (choose another NAME or --dir)",
             )
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=directory))
     try:
-        written = scaffold.render(work, values)
+        directory.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=directory))
+    except OSError as error:  # below a file, read-only, ...: the user's to change
+        why = f"cannot write into {directory}: {error.strerror or type(error).__name__}"
+        raise InvalidRequestError(FieldError("--dir", why)) from None
+    try:
+        try:
+            written = scaffold.render(work, values)
+        except ValueError as error:
+            raise InvalidRequestError(FieldError("NAME", str(error))) from None
         recorded = _record(work, values["module"], name)
+        # mkdtemp made it private (0700): the package gets what the umask gives a folder.
+        os.chmod(work, 0o777 & ~_umask())
         os.rename(work, target)  # no half-written package, ever, under the real name
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)  # the temporary folder this run made
@@ -150,6 +159,13 @@ def _refuse_taken(name: str) -> None:
         where = f"{found.name} {found.version or ''}".strip() if found else "a plugin"
         why = f"platform {name!r} is already provided by {where}; choose another name"
         raise InvalidRequestError(FieldError("NAME", why))
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: put straight back)."""
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def _version() -> str:

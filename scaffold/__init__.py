@@ -45,11 +45,14 @@ def placeholders(name: str, title: str, cancelkit_version: str) -> dict[str, str
 def render(target: Path, values: Mapping[str, str]) -> list[Path]:
     """Write the template into the folder ``target`` (made here); the files written.
 
-    Raises KeyError naming a placeholder no value is given for (a template bug).
+    Raises KeyError naming a placeholder no value is given for (a template bug), and
+    ValueError when the values make two templates one file.
     """
     written = []
     for relative, template in _templates(resources.files(__package__) / "template", ()):
         path = target.joinpath(*(_fill(part, values) for part in relative))
+        if path in written:  # a name that makes two templates one file would lose one
+            raise ValueError(f"two template files would both be written to {path.name}")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_fill(template.read_text(encoding="utf-8"), values), encoding="utf-8")
         written.append(path)

@@ -131,7 +131,7 @@ def test_the_package_is_lint_clean_and_fully_filled_in(
         f"cancelkit_{name}/plugin.py",
         f"cancelkit_{name}/contracts/{name}.schema.json",
         f"cancelkit_{name}/{name}.example.json",
-        "tests/test_conformance.py",
+        f"tests/test_{name}_conformance.py",
         f"cassettes/{name}/cancel_line.yaml",
     }
     for ruff in (("check", "--no-cache"), ("format", "--check", "--no-cache")):
