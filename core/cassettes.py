@@ -39,11 +39,12 @@ from .registry import PluginRegistry
 from .sandbox.emulator import Emulator
 from .sandbox.server import Sandbox
 from .scenario import Scenario, ScenarioContext
-from .secrets import Scrubber
+from .secrets import Scrubber, field_names
 
 #: Header names whose values are replaced by ``***`` in cassettes.
 SECRET_HEADERS = ("authorization", "x-api-key", "tenant-id", "cookie", "set-cookie")
-#: Form or JSON fields replaced by ``***`` in token requests and answers.
+#: Form or JSON fields replaced by ``***`` in token requests and answers, named in
+#: any case with or without ``_`` or ``-`` (``refreshToken``, ``client-secret``).
 SECRET_FIELDS = (
     "client_id",
     "client_secret",
@@ -51,6 +52,7 @@ SECRET_FIELDS = (
     "refresh_token",
     "password",
     "id_token",
+    "api_key",
 )
 MASK = "***"
 #: The sandbox clock while recording: 2026-01-01T00:00:00Z, moved on only by waits.
@@ -128,7 +130,11 @@ def make_vcr(
     return recorder
 
 
-_JSON_SECRET = re.compile(r'("(?:' + "|".join(SECRET_FIELDS) + r')"\s*:\s*)"[^"]*"')
+_SECRET_FIELD = re.compile(field_names(SECRET_FIELDS), re.IGNORECASE)
+# A JSON string value is masked whole, escaped quotes (\") included.
+_JSON_SECRET = re.compile(
+    r'("(?:' + field_names(SECRET_FIELDS) + r')"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE
+)
 
 
 def scrub_body(body: bytes | str) -> bytes | str:
@@ -138,7 +144,7 @@ def scrub_body(body: bytes | str) -> bytes | str:
         scrubbed = _JSON_SECRET.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
     elif _is_form(text):
         pairs = parse_qsl(text, keep_blank_values=True)
-        scrubbed = urlencode([(k, MASK if k in SECRET_FIELDS else v) for k, v in pairs])
+        scrubbed = urlencode([(k, MASK if _SECRET_FIELD.fullmatch(k) else v) for k, v in pairs])
     else:
         scrubbed = text
     return scrubbed.encode("utf-8") if isinstance(body, bytes) else scrubbed

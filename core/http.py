@@ -37,6 +37,8 @@ def path_segment(value: str) -> str:
 
 #: The masked bearer header of a translated call; the real one is added at send time.
 BEARER = {"Authorization": f"Bearer {MASK}"}
+#: Headers :func:`render` always masks, whatever the adapter put there.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def json_headers(auth: Mapping[str, str], *, body: bool = True) -> dict[str, str]:
@@ -77,14 +79,31 @@ class HttpCall:
         }
 
 
+def masked_credential(name: str, value: str) -> str:
+    """A header value as a rendering shows it: credential headers masked by name.
+
+    ``Basic dXNlcjpwdw==`` -> ``Basic ***`` (the scheme stays, as in ``Bearer ***``);
+    any other value of such a header -> ``***``; other headers as they are.
+    """
+    if name.lower() not in CREDENTIAL_HEADERS:
+        return value
+    scheme, space, credential = value.partition(" ")
+    return f"{scheme} {MASK}" if space and credential and scheme.isalpha() else MASK
+
+
 def render(call: HttpCall, fmt: str) -> str:
-    """Show a call as ``json``, ``curl`` or raw ``http``; secrets stay ``***``."""
+    """Show a call as ``json``, ``curl`` or raw ``http``; secrets stay ``***``.
+
+    Credential headers are masked by name too: an adapter that wrongly fills one
+    in at translate time (Basic base64(id:secret), say) still prints none.
+    """
+    headers = {name: masked_credential(name, value) for name, value in call.headers.items()}
     if fmt == "json":
-        return jsonutil.dumps(call.to_dict(), indent=2)
+        return jsonutil.dumps({**call.to_dict(), "headers": headers}, indent=2)
     body = call.body_bytes()
     if fmt == "curl":
         parts = ["curl", "-X", call.method, shlex.quote(call.url)]
-        for name, value in call.headers.items():
+        for name, value in headers.items():
             parts += ["-H", shlex.quote(f"{name}: {value}")]
         if body is not None:
             parts += ["--data-raw", shlex.quote(body.decode("utf-8"))]
@@ -93,7 +112,7 @@ def render(call: HttpCall, fmt: str) -> str:
         url = urlsplit(call.url)
         target = url.path + (f"?{url.query}" if url.query else "")
         lines = [f"{call.method} {target} HTTP/1.1", f"Host: {url.netloc}"]
-        lines += [f"{name}: {value}" for name, value in call.headers.items()]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
         return "\r\n".join(lines) + "\r\n\r\n" + (body.decode("utf-8") if body else "")

@@ -48,6 +48,15 @@ _process_pattern: re.Pattern[str] | None = None
 _process_lock = threading.Lock()
 
 
+def field_names(names: Iterable[str]) -> str:
+    """A regex alternation matching each snake_case name as platforms spell it.
+
+    Compile it with ``re.IGNORECASE``: ``refresh_token`` then matches
+    ``refreshToken``, ``RefreshToken``, ``refresh-token`` and ``refreshtoken``.
+    """
+    return "|".join("[_-]?".join(re.escape(part) for part in n.split("_")) for n in names)
+
+
 def _variants(value: str) -> set[str]:
     """The forms a secret takes in text: as is, URL-encoded, JSON-escaped."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')

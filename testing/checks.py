@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -9,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from .clock import ControlledClock
 
 if TYPE_CHECKING:
-    from cancelkit.core.http import HttpCall
+    from cancelkit.core.http import HttpCall, HttpResponse
     from cancelkit.core.model import CancelRequest
+    from cancelkit.core.sandbox.contract import Contract
 
     from .subject import Subject
 
@@ -79,6 +81,111 @@ def refusal_problems(
     return []
 
 
+def contract_problems(
+    label: str, call: HttpCall, contract: Contract, definition: str | None
+) -> list[str]:
+    """How the body of ``call`` breaks ``contract`` (empty when it meets it, or has none)."""
+    if call.body is None:
+        return []
+    body = json.loads(call.body_bytes() or b"null")
+    return [
+        f"{label}: {violation.field}: {violation.message}"
+        for violation in contract.violations(body, definition=definition)
+    ]
+
+
+def contract_breaking(
+    body: Any, contract: Contract, definition: str | None
+) -> tuple[Any, str] | None:
+    """``body`` changed so ``contract`` refuses it, and how; None if no change tried does.
+
+    A property removed (the outermost first, so a required one is found near the
+    top), else the whole body as a value of another type.
+    """
+    from .places import dotted
+
+    for path in _property_paths(body):
+        changed = copy.deepcopy(body)
+        parent = changed
+        for key in path[:-1]:
+            parent = parent[key]
+        del parent[path[-1]]
+        if contract.violations(changed, definition=definition):
+            return changed, f"without {dotted(path)}"
+    others: tuple[Any, ...] = ([], "", 0, None)
+    for other in others:
+        if type(other) is not type(body) and contract.violations(other, definition=definition):
+            return other, f"replaced by {json.dumps(other)}"
+    return None
+
+
+def _property_paths(body: Any) -> list[tuple[Any, ...]]:
+    """The path of every object property in ``body``, outermost first."""
+    found: list[tuple[Any, ...]] = []
+    queue: list[tuple[tuple[Any, ...], Any]] = [((), body)]
+    while queue:
+        path, value = queue.pop(0)
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items if isinstance(value, (dict, list)) else ():
+            if isinstance(value, dict):
+                found.append((*path, key))
+            if isinstance(item, (dict, list)):
+                queue.append(((*path, key), item))
+    return found
+
+
+def refused_request(
+    subject: Subject, given: Mapping[str, Any] | None
+) -> tuple[dict[str, Any] | None, str]:
+    """The request the emulator must refuse, and what it is (or None, and why there is none).
+
+    ``given``, else the first example with its order and fulfillment order ids (with
+    neither, its line ids) mirrored: the same shape, ids no emulator seeds.
+    """
+    if given is not None:
+        return copy.deepcopy(dict(given)), "refused_example"
+    request = subject.example()
+    fields = [f for f in ("order_id", "fulfillment_order_id") if isinstance(request.get(f), str)]
+    for name in fields:
+        request[name] = mirrored(request[name])
+    if fields:
+        return request, f"the first example with an unknown {' and '.join(fields)}"
+    lines = [
+        line
+        for line in request.get("lines") or []
+        if isinstance(line, dict) and isinstance(line.get("line_id"), str)
+    ]
+    for line in lines:
+        line["line_id"] = mirrored(line["line_id"])
+    if lines:
+        return request, "the first example with unknown line ids"
+    return None, (
+        "the first example has no order, fulfillment order or line id to make unknown; "
+        "set `refused_example` to a request for an order the emulator does not know"
+    )
+
+
+def mirrored(value: str) -> str:
+    """``value`` with each ASCII digit and letter mirrored (``0``-``9``, ``a``-``z``):
+    its shape kept, never equal to it (``O-1`` -> ``L-8``)."""
+    out = []
+    for char in value:
+        for first, last in (("0", "9"), ("a", "z"), ("A", "Z")):
+            if first <= char <= last:
+                char = chr(ord(first) + ord(last) - ord(char))
+                break
+        out.append(char)
+    changed = "".join(out)
+    return changed if changed != value else value + "9"
+
+
+def deliver(subject: Subject, client: Any, call: HttpCall) -> HttpResponse | None:
+    """The platform's answer to ``call``, sent as core sends a cancel (credentials added)."""
+    sender = client._sender(subject.adapter, subject.settings_of(client))
+    response: HttpResponse | None = sender.deliver(call).response
+    return response
+
+
 def strings_of(call: HttpCall) -> set[str]:
     """Every string the call carries: the body's keys and values, header values, and
     the URL's decoded path segments and query values."""
@@ -101,9 +208,16 @@ def strings_of(call: HttpCall) -> set[str]:
 
 
 def send_and_render(
-    subject: Subject, config: Mapping[str, Mapping[str, str]], clock: ControlledClock
+    subject: Subject,
+    config: Mapping[str, Mapping[str, str]],
+    clock: ControlledClock,
+    credential_headers: set[str] | None = None,
 ) -> str:
-    """Send the first example; everything the client lets out, in every rendering."""
+    """Send the first example; everything the client lets out, in every rendering.
+
+    ``credential_headers`` gets the lower-case names of the headers the
+    authenticator set (what the client's scrubber learnt).
+    """
     from cancelkit.core import jsonutil
     from cancelkit.core.schemas import dump_result
     from cancelkit.errors import CancelkitError
@@ -113,6 +227,9 @@ def send_and_render(
             result = client.send(subject.example(), subject.platform)
         except CancelkitError as error:
             return f"{error}\n{error!r}\n{getattr(error, 'errors', '')}"
+        finally:
+            if credential_headers is not None:
+                credential_headers |= client.scrubber.header_names
         return f"{result}\n{result!r}\n{jsonutil.dumps(dump_result(result))}"
 
 

@@ -33,7 +33,15 @@ import pytest
 from . import checks
 from .faults import FaultCase, cases_for
 from .hostile import HOSTILE_IDS
-from .leaks import canary, cassette_patterns, leaks, secret_values, token_prefix
+from .leaks import (
+    canary,
+    cassette_patterns,
+    leaks,
+    secret_values,
+    sent_credentials,
+    token_prefix,
+    undeclared_secrets,
+)
 from .subject import Subject, resolve
 
 if TYPE_CHECKING:
@@ -87,6 +95,11 @@ class PlatformConformance:
     max_examples: ClassVar[int | None] = None
     #: The ids sent in every place an id goes into a URL.
     hostile_ids: ClassVar[Sequence[str]] = HOSTILE_IDS
+    #: A request the emulator must refuse, as for an order it does not know. Default:
+    #: the first example with its order id and fulfillment order id (with neither,
+    #: its line ids) mirrored into ids of the same shape no emulator seeds (``O-1``
+    #: becomes ``L-8``). Set it where those ids cannot be made unknown that way.
+    refused_example: ClassVar[Mapping[str, Any] | None] = None
 
     # -- plumbing ---------------------------------------------------------------
     @classmethod
@@ -206,7 +219,9 @@ class PlatformConformance:
         calls get a real token from the emulator; or every secret setting is a canary;
         or the token request itself is refused with an echo. Results, errors (str,
         repr, field errors) and DEBUG logs must hold none of the secrets, nor a token
-        obtained at run time.
+        obtained at run time. A setting whose value goes out as a credential (in an
+        authenticator's header, Basic auth or a token request's secret field) must
+        be declared ``secret=True``: nothing masks it otherwise.
         """
         from .wire import echo_answer, proxied
 
@@ -228,6 +243,7 @@ class PlatformConformance:
         ]
         caplog.set_level(logging.DEBUG)
         problems = []
+        undeclared: dict[str, str] = {}
         for name, changes, status, token_status in runs:
             harness.reset()
             caplog.clear()
@@ -239,10 +255,22 @@ class PlatformConformance:
                     return None if token is None else echo_answer(token, received)
                 return echo_answer(status, received)
 
+            credential_headers: set[str] = set()
             with proxied(harness.box.url, answer) as proxy:
                 config = subject.config_at(proxy.url, **changes)
-                out = checks.send_and_render(subject, config, harness.clock)
+                out = checks.send_and_render(subject, config, harness.clock, credential_headers)
                 echoed = proxy.take()
+            for exchange in echoed:
+                request = exchange.request
+                sent = sent_credentials(
+                    request.headers,
+                    request.body,
+                    credential_headers,
+                    harness.is_token_received(request),
+                )
+                settings = config[harness.emulator.platform]
+                for setting, where in undeclared_secrets(settings, secret_names, sent).items():
+                    undeclared.setdefault(setting, where)
             secrets = [*secret_values(config[harness.emulator.platform], secret_names)]
             secrets += harness.issued_tokens()
             if not changes and not echoed:  # with the sandbox's own credentials it must go out
@@ -252,6 +280,11 @@ class PlatformConformance:
                 problems.append(f"{name}: {found} in {out[:300]!r}")
             if echoed and not caplog.records:
                 problems.append(f"{name}: no DEBUG log was written to check")
+        problems += [
+            f"setting {setting!r} is sent as a credential ({where}) but not declared "
+            f"Setting({setting!r}, ..., secret=True): repr(settings), logs and errors show it"
+            for setting, where in undeclared.items()
+        ]
         assert not problems, "\n".join(problems)
 
     # -- ids in the URL -----------------------------------------------------------
@@ -262,7 +295,14 @@ class PlatformConformance:
 
         Read off the socket of a proxy in front of the sandbox, byte for byte: an
         HTTP library may turn ``%2E%2E`` back into ``..``, which a server collapses.
+        A hostile id refused as bad input is sent again after the marker (``1001#``
+        passes a prefix match). Then every call is built offline as well - ``translate``,
+        ``lookup_call`` with ``complete`` and ``translate`` after it, ``next_call``,
+        ``status_call`` - since the emulator may refuse an unknown id before the
+        calls after it are sent. A request field refused for every marker, the
+        example's own value included, fails: it could not be checked.
         """
+        from .offline import offline_problems
         from .places import WireCheck, candidates
         from .wire import proxied
 
@@ -276,20 +316,24 @@ class PlatformConformance:
                     place = check.find(candidate)
                     if place is not None:
                         places.append(place)
+                problems += check.unprobed
                 for place in places:
                     for hostile in self.hostile_ids:
                         problems += check.problems(place, hostile)
             finally:
                 check.close()
+        found_offline, built = offline_problems(subject, harness, self.hostile_ids)
+        problems += found_offline
         assert not problems, f"{len(problems)} ids changed the URL:\n" + "\n".join(problems)
-        if not places:
+        if not places and not built:
             pytest.skip("no value of the examples, tracking id or settings goes into a URL")
 
     # -- reasons ------------------------------------------------------------------
     def test_every_reason_is_mapped_or_refused(self, conformance_isolated: None) -> None:
         """Each canonical reason reaches the call as its platform value, or is refused
         as bad input naming the reasons accepted; a platform without a reason field
-        warns that it ignores it. None is dropped in silence."""
+        warns that it ignores it. None is dropped in silence. The body of every mapped
+        reason, and of every ``platform_reasons`` value, meets the contract."""
         from cancelkit.core.model import REASONS
         from cancelkit.errors import InvalidRequestError
 
@@ -315,6 +359,21 @@ class PlatformConformance:
                 problems.append(f"{reason}: translated, though neither mapped nor refused")
             elif value not in checks.strings_of(call):
                 problems.append(f"{reason}: mapped to {value!r}, which the call does not carry")
+            problems += checks.contract_problems(
+                f"{reason} (sent as {value!r})", call, self.contract, self.contract_definition
+            )
+        for raw in caps.platform_reasons:
+            request = {**copy.deepcopy(base), "platform_reason": raw}
+            try:
+                call = checks.cancel_call(
+                    subject, client, client.prepare(request, subject.platform)
+                )
+            except InvalidRequestError as error:
+                problems.append(f"platform_reason {raw!r}: listed, but refused: {error}")
+                continue
+            problems += checks.contract_problems(
+                f"platform_reason {raw!r}", call, self.contract, self.contract_definition
+            )
         assert not problems, "\n".join(problems)
 
     # -- answers no normaliser expects -------------------------------------------
@@ -419,6 +478,66 @@ class PlatformConformance:
                 if body:
                     found.append(checks.json_or_none(body))
         return found
+
+    # -- what the emulator refuses ----------------------------------------------------
+    def test_an_unknown_order_is_not_reported_cancelled(
+        self, conformance_harness: Harness, conformance_isolated: None
+    ) -> None:
+        """A cancel of an order the emulator does not know (``refused_example``) ends
+        ``rejected`` (or ``unknown``), never ``cancelled``, ``accepted`` or ``partial``:
+        a normaliser reading an error answer as success fails here. An ``accepted``
+        answer is followed with status calls to its end first."""
+        from cancelkit.errors import InvalidRequestError
+
+        subject, harness = self.subject(), conformance_harness
+        request, what = checks.refused_request(subject, self.refused_example)
+        if request is None:
+            pytest.skip(what)
+        harness.reset()
+        with subject.client(harness.box.client_config(), harness.clock) as client:
+            try:
+                result = client.send(request, subject.platform)
+            except InvalidRequestError as error:
+                pytest.fail(
+                    f"{what} was refused as bad input, so never sent ({error}); set "
+                    "`refused_example` to a valid request for an order the emulator does not know"
+                )
+            if result.outcome == "accepted" and result.tracking_id:
+                result = client.wait(result)
+        assert result.outcome in ("rejected", "unknown"), (
+            f"{what}: ended {result.outcome!r} (HTTP {result.http_status}"
+            f"{': ' + result.message if result.message else ''}); "
+            "an answer refusing it must not read as success"
+        )
+
+    def test_the_emulator_refuses_a_body_breaking_the_contract(
+        self, conformance_harness: Harness, conformance_isolated: None
+    ) -> None:
+        """The emulator judges bodies by the contract: the first example's cancel call,
+        its body changed so the contract refuses it (a property it requires removed,
+        found by asking the contract), sent straight to the sandbox, gets a 4xx."""
+        from dataclasses import replace
+
+        subject, harness = self.subject(), conformance_harness
+        harness.reset()
+        with subject.client(harness.box.client_config(), harness.clock) as client:
+            call = checks.cancel_call(
+                subject, client, client.prepare(subject.example(), subject.platform)
+            )
+            if call.body is None:
+                pytest.skip("the first example's cancel call has no body to break")
+            body = json.loads(call.body_bytes() or b"null")
+            broken = checks.contract_breaking(body, self.contract, self.contract_definition)
+            if broken is None:
+                pytest.skip("no property removed, nor a body of another type, breaks the contract")
+            changed, how = broken
+            answer = checks.deliver(subject, client, replace(call, body=changed))
+        status = None if answer is None else answer.status
+        assert status is not None and 400 <= status < 500 and status not in (401, 403), (
+            f"the cancel call's body {how} (the contract refuses it) got "
+            f"{'no answer' if answer is None else f'HTTP {status}: {answer.text[:200]}'}, "
+            "not a 4xx: the emulator must judge bodies by the published contract"
+        )
 
     # -- the fault matrix -----------------------------------------------------------
     def test_fault_gives_the_contract_outcome(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+
+from cancelkit.core.secrets import field_names
 
 from .clock import ControlledClock
 
@@ -16,6 +19,8 @@ if TYPE_CHECKING:
 
 #: Fields of token answers (and requests) that hold a credential.
 TOKEN_FIELDS = ("access_token", "refresh_token", "id_token", "client_secret", "password")
+#: Those fields in any case, with or without ``_`` or ``-`` (``accessToken`` too).
+_TOKEN_FIELD = re.compile(field_names(TOKEN_FIELDS), re.IGNORECASE)
 
 
 class Harness:
@@ -84,7 +89,8 @@ class Harness:
 
 
 def credentials_in(body: bytes | str) -> set[str]:
-    """Values of :data:`TOKEN_FIELDS` anywhere in a JSON body (none if it is not JSON)."""
+    """Values of :data:`TOKEN_FIELDS` (any spelling) anywhere in a JSON body (none if
+    it is not JSON)."""
     try:
         value: Any = json.loads(body)
     except ValueError:
@@ -95,7 +101,7 @@ def credentials_in(body: bytes | str) -> set[str]:
         item = stack.pop()
         if isinstance(item, dict):
             for key, inner in item.items():
-                if key in TOKEN_FIELDS and isinstance(inner, str) and inner.strip("*"):
+                if _TOKEN_FIELD.fullmatch(key) and isinstance(inner, str) and inner.strip("*"):
                     found.add(inner)
                 stack.append(inner)
         elif isinstance(item, list):

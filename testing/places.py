@@ -9,6 +9,12 @@ differ from the marker's only by that id, encoded inside the same segment (or
 the same query value): same method, same number of segments, no raw ``.`` or
 ``..`` segment, every other byte unchanged. A value refused as bad input before
 anything went out passes too.
+
+A hostile id refused as bad input is sent again appended to the marker (``marker +
+id``): an adapter that checks ids with a prefix match (``re.match(r"[0-9]+", id)``)
+refuses every hostile id alone but lets ``1001#`` through. A field that refuses both markers is
+probed with the example's own value instead (matched as a whole segment or query
+value); one that refuses that too cannot be probed, and is reported.
 """
 
 from __future__ import annotations
@@ -52,6 +58,35 @@ class Place:
     hits: tuple[int, ...]
 
 
+def sent_values(marker: str, hostile: str) -> tuple[str, str]:
+    """What is sent in a place for one hostile id: the id, and the id after the marker."""
+    return hostile, marker + hostile
+
+
+def markers_for(subject: Subject, candidate: Candidate) -> list[tuple[str, bool]]:
+    """The markers to find ``candidate`` with, each with whether it must be a whole
+    segment (or query value): the fixed ones, then the candidate's own value."""
+    whole = candidate.kind == "setting"  # a setting counts where it is a whole segment
+    found = [(marker, whole) for marker in MARKERS]
+    own = own_value(subject, candidate)
+    if own and own not in MARKERS:
+        found.append((own, True))  # an example's value may recur: only whole ones count
+    return found
+
+
+def own_value(subject: Subject, candidate: Candidate) -> str | None:
+    """The value the example (or the emulator's settings) gives the candidate, if any."""
+    if candidate.kind == "request":
+        value: Any = subject.example(candidate.example)
+        for key in candidate.path:
+            value = value[key]
+        return value if isinstance(value, str) else None
+    if candidate.kind == "setting":
+        given = subject.config_at("http://127.0.0.1:9")[subject.settings_name()]
+        return given.get(candidate.path[0]) or None
+    return None
+
+
 def string_fields(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """The path of every string in a request (``("lines", 0, "line_id")``...)."""
     if isinstance(value, str):
@@ -64,7 +99,8 @@ def string_fields(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any,
             yield from string_fields(item, (*path, index))
 
 
-def _dotted(path: tuple[Any, ...]) -> str:
+def dotted(path: tuple[Any, ...]) -> str:
+    """``("lines", 0, "line_id")`` -> ``lines[0].line_id``."""
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -74,7 +110,7 @@ def _dotted(path: tuple[Any, ...]) -> str:
 def candidates(subject: Subject) -> list[Candidate]:
     """Every value that could end up in a URL."""
     found = [
-        Candidate(f"examples[{i}].{_dotted(path)}", "request", i, path)
+        Candidate(f"examples[{i}].{dotted(path)}", "request", i, path)
         for i in range(len(subject.examples))
         for path in string_fields(subject.example(i))
     ]
@@ -99,6 +135,8 @@ class WireCheck:
         self.proxy = proxy
         self.harness = harness
         self._shared: Client | None = None
+        #: Request fields refused for every marker (see :meth:`find`).
+        self.unprobed: list[str] = []
 
     def close(self) -> None:
         """Close the client shared by request fields and tracking ids."""
@@ -125,7 +163,7 @@ class WireCheck:
         client, fresh = self._client(candidate, value)
         request = subject.example(candidate.example)
         if candidate.kind == "request":
-            _set(request, candidate.path, value)
+            set_field(request, candidate.path, value)
         error: Exception | None = None
         try:
             if candidate.kind == "tracking":
@@ -141,20 +179,40 @@ class WireCheck:
         return [e for e in arrived if not self.harness.is_token_received(e.request)], error
 
     def find(self, candidate: Candidate) -> Place | None:
-        """Where the candidate lands in a URL, or None (body only, or refused as an id)."""
-        for marker in MARKERS:
+        """Where the candidate lands in a URL, or None (body only).
+
+        A request field refused for every marker, its own value included, is added
+        to :attr:`unprobed`: nothing could be learnt about it.
+        """
+        refusal: Exception | None = None
+        for marker, whole in markers_for(self.subject, candidate):
             arrived, error = self.exchange(candidate, marker)
             if not arrived and error is not None:
-                continue  # refused as bad input: try the other marker
-            whole = candidate.kind == "setting"  # a setting counts where it is a whole segment
+                refusal = error
+                continue  # refused as bad input: try the next marker
             hits = tuple(
                 i for i, exchange in enumerate(arrived) if _lands(exchange.request, marker, whole)
             )
             return Place(candidate, marker, arrived, hits) if hits else None
+        if candidate.kind == "request":
+            self.unprobed.append(
+                f"{candidate.name}: refused for every marker, the example's own value "
+                f"included, so no id could be sent in its place ({refusal})"
+            )
         return None
 
     def problems(self, place: Place, hostile: str) -> list[str]:
-        """How sending ``hostile`` in ``place`` went wrong on the wire (empty when it did not)."""
+        """How sending ``hostile`` in ``place`` went wrong on the wire (empty when it
+        did not). One refused as bad input is sent again after the marker."""
+        from cancelkit.errors import ConfigurationError, InvalidRequestError
+
+        alone, after = sent_values(place.marker, hostile)
+        found, error = self._problems(place, alone)
+        if isinstance(error, (InvalidRequestError, ConfigurationError)):
+            found += self._problems(place, after)[0]
+        return found
+
+    def _problems(self, place: Place, hostile: str) -> tuple[list[str], Exception | None]:
         from cancelkit.errors import ConfigurationError, InvalidRequestError
 
         arrived, error = self.exchange(place.candidate, hostile)
@@ -170,16 +228,17 @@ class WireCheck:
                 )
                 continue
             got = arrived[index].request
-            why = _difference(expected, got, place.marker, hostile)
+            why = difference(expected, got, place.marker, hostile)
             if why:
                 found.append(
                     f"{place.candidate.name} = {hostile!r}: {why}; sent {got.line!r} "
                     f"where {expected.line!r} was sent for {place.marker!r}"
                 )
-        return found
+        return found, error
 
 
-def _set(request: Any, path: tuple[Any, ...], value: str) -> None:
+def set_field(request: Any, path: tuple[Any, ...], value: str) -> None:
+    """Put ``value`` at ``path`` (as :func:`string_fields` gives it) in ``request``."""
     target = request
     for key in path[:-1]:
         target = target[key]
@@ -187,13 +246,20 @@ def _set(request: Any, path: tuple[Any, ...], value: str) -> None:
 
 
 def _lands(request: Received, marker: str, whole: bool) -> bool:
-    segments = [unquote(s) for s in request.segments]
+    return lands(request.path, request.query, marker, whole)
+
+
+def lands(path: str, query: str, marker: str, whole: bool) -> bool:
+    """True when ``marker`` is in the (encoded) path or query: inside a segment or
+    value, or (``whole``) as a whole segment or query value."""
+    segments = [unquote(s) for s in path.split("/")]
     if whole:
-        return marker in segments
-    return any(marker in s for s in segments) or marker in unquote_plus(request.query)
+        values = [v for _, v in parse_qsl(query, keep_blank_values=True)]
+        return marker in segments or marker in values
+    return any(marker in s for s in segments) or marker in unquote_plus(query)
 
 
-def _difference(expected: Received, got: Received, marker: str, hostile: str) -> str:
+def difference(expected: Received, got: Received, marker: str, hostile: str) -> str:
     """Why ``got`` is not ``expected`` with ``hostile`` in the marker's place ('' if it is)."""
     if {".", ".."} & set(got.segments):
         return "a raw dot segment (a server collapses it)"

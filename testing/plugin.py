@@ -49,6 +49,9 @@ def isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cancelkit-xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "cancelkit-xdg-data"))
+    # platformdirs ignores XDG_DATA_HOME on Windows (and older macOS): name the ledger.
+    ledger = tmp_path / "cancelkit-xdg-data" / "ledger.sqlite3"
+    monkeypatch.setenv("CANCELKIT_LEDGER_URL", f"sqlite:///{ledger}")
 
 
 @pytest.fixture

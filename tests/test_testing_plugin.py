@@ -412,10 +412,14 @@ def test_the_sandbox_client_sends_and_waits_on_the_controlled_clock(
     cancelkit_client: Client,
     cancelkit_clock: ControlledClock,
     example: Callable[[str], dict[str, Any]],
+    tmp_path: Path,
 ) -> None:
     import os
 
-    assert not [name for name in os.environ if name.startswith("CANCELKIT_")]
+    left = {name: value for name, value in os.environ.items() if name.startswith("CANCELKIT_")}
+    # None of the author's; only a ledger under the test's tmp_path, whatever the OS.
+    assert list(left) == ["CANCELKIT_LEDGER_URL"], left
+    assert left["CANCELKIT_LEDGER_URL"].startswith(f"sqlite:///{tmp_path}")
     assert cancelkit_client.settings("mirakl")["base_url"].startswith(cancelkit_sandbox.url)
     accepted = cancelkit_client.send(example("mirakl"), "mirakl")
     assert accepted.outcome == "accepted"
