@@ -47,7 +47,7 @@ from .core.model import (
     lines_with_status,
 )
 from .core.outcomes import accepted_result, combined_outcome, rejected_result
-from .core.ratelimit import SlidingWindowLimiter, shared_limiter
+from .core.ratelimit import RateLimiter, SlidingWindowLimiter, shared_limiter
 from .errors import (
     AuthenticationError,
     CancelkitError,
@@ -122,6 +122,7 @@ __all__ = [
     "LineStatus",
     "Outcome",
     "PlatformAdapter",
+    "RateLimiter",
     "Refusal",
     "ResultError",
     "Scenario",

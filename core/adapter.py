@@ -22,7 +22,7 @@ from .http import HttpCall, HttpResponse, retry_after_seconds
 from .logs import platform_logger
 from .model import REASONS, CancelRequest, CancelResult, Line
 from .outcomes import unknown_result
-from .ratelimit import SlidingWindowLimiter
+from .ratelimit import RateLimiter
 from .schemas import flatten_messages
 
 
@@ -294,7 +294,7 @@ class PlatformAdapter(ABC):
         """The canonical result for the answer to :meth:`status_call`."""
         raise NotImplementedError
 
-    def rate_limiter(self, call: HttpCall, settings: Settings) -> SlidingWindowLimiter | None:
+    def rate_limiter(self, call: HttpCall, settings: Settings) -> RateLimiter | None:
         """The client-side limiter ``call`` must pass before it is sent, if any."""
         return None
 

@@ -47,6 +47,7 @@ from .waiting import WaitObserver, WaitProgress, WaitStep, keep_lines
 if TYPE_CHECKING:
     from .bulk import BulkResult
     from .ledger.store import Claimed, Ledger
+    from .ratelimit import LimitStore
     from .sending import RetryPolicy, Sender
 
 #: (connect, read) seconds; override per platform with the ``timeout`` setting.
@@ -81,6 +82,11 @@ class Client:
         self.sandbox = isinstance(config, SandboxConfig) if sandbox is None else sandbox
         self._explicit = {k: dict(v) for k, v in (config or {}).items()}
         self._env: Mapping[str, str] = {} if self.sandbox else (os.environ if env is None else env)
+        # Shared rate limits: a sandbox too honours CANCELKIT_LIMITER_URL (its tests of
+        # many workers need one limit), but never the config file's limiter_url.
+        self._limits_env: Mapping[str, str] = os.environ if env is None else env
+        self._limit_store: LimitStore | None = None
+        self._limits_chosen = False
         self._config_path = config_path
         self._profile = profile
         #: Retry bounds (``RetryPolicy()`` when None, created with the first sender).
@@ -597,8 +603,27 @@ class Client:
                 scrubber=self.scrubber,
                 sleep=self._sender_sleep,
                 clock=self._clock,
+                limits=self._limits,
             )
         return self._senders[key]
+
+    def _limits(self) -> LimitStore | None:
+        """Where shared rate limits live (``limiter_url``), chosen on first use; None:
+        in this process. An unusable store raises ConfigurationError, before any send."""
+        if not self._limits_chosen:
+            with self._lock:
+                if not self._limits_chosen:
+                    from .limiterlocation import limiter_url, open_store
+
+                    found = limiter_url(
+                        env=self._limits_env,
+                        config_path=self._config_path,
+                        profile=self._profile,
+                        use_file=not self.sandbox,
+                    )
+                    self._limit_store = open_store(*found) if found else None
+                    self._limits_chosen = True
+        return self._limit_store
 
 
 class _Stage:

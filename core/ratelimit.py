@@ -5,13 +5,59 @@ read the real clock inside (``limits``' storages call ``time.time()``;
 ``pyrate-limiter`` 4 blocks with ``time.sleep`` and runs background leak threads),
 so neither can be driven by an injected clock and sleep. Here both come from the
 caller, which makes the limit provable on a controlled clock, exactly.
+
+Across processes and machines one clock cannot be injected anyway: when the setting
+``limiter_url`` names a Redis server, :func:`shared_limiter` hands out limiters kept
+there (``limits``' moving window, core/ratelimit_redis.py) instead, behind the same
+:class:`RateLimiter` interface. The client picks the store once (core/limiterlocation.py)
+and lends it to :func:`shared_limiter` while an adapter chooses its limiter
+(:func:`limits_from`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Protocol
+
+
+class RateLimiter(Protocol):
+    """What a call waits on before it is sent: in this process or shared through Redis."""
+
+    def acquire(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> float:
+        """Wait (with ``sleep``) until a slot is free, take it; returns seconds waited."""
+        ...
+
+
+class LimitStore(Protocol):
+    """Where shared limits live, when not in this process (a Redis server)."""
+
+    def limiter(
+        self, platform: str, endpoint: str, digest: str, limit: int, window: float
+    ) -> RateLimiter:
+        """The limiter of one platform endpoint and (hashed) credential."""
+        ...
+
+
+#: The store the current send's client chose, as a provider called only when a plugin
+#: asks for a shared limiter (so a platform without limits never contacts Redis).
+_store: ContextVar[Callable[[], LimitStore | None] | None] = ContextVar(
+    "cancelkit_limit_store", default=None
+)
+
+
+@contextmanager
+def limits_from(provider: Callable[[], LimitStore | None] | None) -> Iterator[None]:
+    """:func:`shared_limiter` calls inside take their limiters from ``provider()``'s
+    store (``None``, or a provider returning ``None``: this process)."""
+    token = _store.set(provider)
+    try:
+        yield
+    finally:
+        _store.reset(token)
 
 
 class SlidingWindowLimiter:
@@ -45,14 +91,20 @@ _registry_lock = threading.Lock()
 
 def shared_limiter(
     platform: str, endpoint: str, credential: str, limit: int, window: float
-) -> SlidingWindowLimiter:
-    """The process-wide limiter for one platform endpoint and credential.
+) -> RateLimiter:
+    """The limiter for one platform endpoint and credential, shared by every caller.
 
-    The credential is hashed so that no secret is kept as a key.
+    Shared across the process by default; across every process and machine using the
+    same Redis when the client's ``limiter_url`` names one. The credential is hashed so
+    that no secret is kept as a key.
     """
     import hashlib  # here: the limiter is made once per credential, not at import
 
     digest = hashlib.sha256(credential.encode()).hexdigest()[:16]
+    provider = _store.get()
+    store = provider() if provider is not None else None
+    if store is not None:
+        return store.limiter(platform, endpoint, digest, limit, window)
     key = (platform, endpoint, digest, str(limit), str(window))
     with _registry_lock:
         if key not in _registry:

@@ -43,7 +43,7 @@ from .auth import Authenticator
 from .config import Settings
 from .hookspecs import HookRelay
 from .http import HttpCall, HttpResponse
-from .ratelimit import status_pacer
+from .ratelimit import LimitStore, limits_from, status_pacer
 from .secrets import Scrubber
 
 Verdict = Literal["answer", "unknown", "rate_limited", "redirect"]
@@ -93,6 +93,7 @@ class Sender:
         scrubber: Scrubber | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        limits: Callable[[], LimitStore | None] | None = None,
     ):
         self.adapter = adapter
         self.settings = settings
@@ -105,6 +106,8 @@ class Sender:
         self.scrubber = scrubber or Scrubber()
         self.sleep = sleep
         self.clock = clock
+        #: Where shared limits live (the client's ``limiter_url``); None: this process.
+        self.limits = limits
 
     def deliver(self, call: HttpCall, *, read_only: bool = False) -> Delivery:
         """Send ``call`` under the rules above; ``read_only`` marks a status call."""
@@ -191,7 +194,8 @@ class Sender:
         auth = self.authenticator.headers(self.session, refresh=refresh)
         call = self.authenticator.rebase(call)
         self.scrubber.add_headers(auth)  # before anything is sent: echoes get masked
-        limiter = self.adapter.rate_limiter(call, self.settings)
+        with limits_from(self.limits):  # shared_limiter answers from the chosen store
+            limiter = self.adapter.rate_limiter(call, self.settings)
         if limiter is not None:  # every attempt counts against the platform's limit
             limiter.acquire(self.clock, self.sleep)
         interval = self.adapter.capabilities.status_interval

@@ -181,6 +181,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
     from pgserver import PostgresServer
+    from redisserver import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -211,3 +212,31 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     url = postgres_server.create_database()
     yield url
     postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis server for the whole session (a ``redisserver.RedisServer``).
+
+    Started on first use, on a free 127.0.0.1 port, in a temporary directory; stopped
+    and deleted when the session ends. A missing ``redis-server`` FAILS the test, never
+    skips it: CI installs it (.ci/run).
+    """
+    from redisserver import RedisServer, RedisUnavailable
+
+    try:
+        server = RedisServer()
+    except RedisUnavailable as exc:
+        missing = str(exc)
+    else:
+        with server:
+            yield server
+        return
+    pytest.fail(missing, pytrace=False)  # outside the except: no chained traceback
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """``redis://127.0.0.1:PORT/0`` of the session's Redis, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

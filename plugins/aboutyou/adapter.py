@@ -40,10 +40,10 @@ from cancelkit.plugin import (
     LineResult,
     Outcome,
     PlatformAdapter,
+    RateLimiter,
     ResultError,
     Setting,
     Settings,
-    SlidingWindowLimiter,
     StaticHeaders,
     accepted_result,
     combined_outcome,
@@ -220,8 +220,8 @@ class AboutYouAdapter(PlatformAdapter):
         """The API key header."""
         return StaticHeaders({"X-API-Key": settings.require("api_key")})
 
-    def rate_limiter(self, call: HttpCall, settings: Settings) -> SlidingWindowLimiter | None:
-        """50 cancels and 200 result polls per minute per API key, in this process."""
+    def rate_limiter(self, call: HttpCall, settings: Settings) -> RateLimiter | None:
+        """50 cancels and 200 result polls per minute per API key (shared via limiter_url)."""
         key = settings.get("api_key") or ""
         if call.method == "POST":
             return shared_limiter(self.name, "cancel", key, CANCEL_LIMIT_PER_MINUTE, 60.0)

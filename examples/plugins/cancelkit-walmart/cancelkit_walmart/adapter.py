@@ -32,10 +32,10 @@ from cancelkit.plugin import (
     HttpResponse,
     LineResult,
     PlatformAdapter,
+    RateLimiter,
     ResultError,
     Setting,
     Settings,
-    SlidingWindowLimiter,
     combined_outcome,
     join_url,
     json_headers,
@@ -223,7 +223,7 @@ class WalmartAdapter(PlatformAdapter):
         """The Token API with the client id and secret (HTTP Basic)."""
         return WalmartToken(settings, clock, self.name)
 
-    def rate_limiter(self, call: HttpCall, settings: Settings) -> SlidingWindowLimiter | None:
+    def rate_limiter(self, call: HttpCall, settings: Settings) -> RateLimiter | None:
         """60 cancels a minute per client id, in this process."""
         key = settings.get("client_id") or ""
         return shared_limiter(self.name, "cancel", key, CANCELS_PER_MINUTE, 60.0)
