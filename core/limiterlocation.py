@@ -61,6 +61,13 @@ def open_store(url: str, where: str) -> LimitStore:
 
 def shown_url(url: str) -> str:
     """``url`` as messages show it: any password masked, in the user part and the query."""
+    scheme, separator, rest = url.partition("://")
+    if separator and "@" in rest:
+        # Everything up to the last "@" is credentials, whatever it holds: a password
+        # with "/", "?" or "#" would end urlsplit's netloc early and print the rest.
+        user = rest.rpartition("@")[0]
+        if any(c in user for c in "/?#"):  # which "@" ends them is unknowable: hide all
+            return f"{scheme}://*** (credentials and address hidden)"
     try:
         parts = urlsplit(url)
         netloc = parts.netloc
@@ -70,13 +77,18 @@ def shown_url(url: str) -> str:
             # A lone user part may be a password too (redis-py reads it as a user name,
             # but people write ``redis://secret@host``): mask it as well.
             netloc = f"{name}:***@{host}" if colon else f"***@{host}"
-        query = urlencode(
-            [
-                (key, "***" if "password" in key.lower() else value)
-                for key, value in parse_qsl(parts.query, keep_blank_values=True)
-            ],
-            safe="*",
-        )
+        query = _masked_query(parts.query)
         return urlunsplit(parts._replace(netloc=netloc, query=query))
     except ValueError:  # unparseable (a bad port, say): show nothing of it
         return "(an unreadable URL)"
+
+
+def _masked_query(query: str) -> str:
+    """A query string with every ``password`` value masked."""
+    return urlencode(
+        [
+            (key, "***" if "password" in key.lower() else value)
+            for key, value in parse_qsl(query, keep_blank_values=True)
+        ],
+        safe="*",
+    )

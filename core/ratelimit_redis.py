@@ -112,8 +112,12 @@ class RedisWindowLimiter:
 
         ``clock`` is unused: the window is kept in wall-clock time, shared by all.
         """
-        waited = outage = 0.0
+        waited = 0.0
+        # When the outage began (monotonic), counted from before the first failed call:
+        # a stalled Redis spends its socket timeout in each try, which counts too.
+        outage_since: float | None = None
         while True:
+            tried_at = time.monotonic()
             try:
                 if self._store.hit(self._item, self._identifiers):
                     return waited
@@ -121,12 +125,12 @@ class RedisWindowLimiter:
             except Exception as error:
                 if not _is_redis_error(error):
                     raise
-                if outage >= OUTAGE_GRACE:
+                outage_since = tried_at if outage_since is None else outage_since
+                if time.monotonic() - outage_since >= OUTAGE_GRACE:
                     raise self._store.unreachable(error) from None
-                outage += OUTAGE_PAUSE
                 delay = OUTAGE_PAUSE
             else:
-                outage = 0.0
+                outage_since = None
                 delay = max(delay, 0.001)  # the slot frees now: try again at once
             sleep(delay)
             waited += delay
