@@ -87,6 +87,11 @@ class Client:
         self._limits_env: Mapping[str, str] = os.environ if env is None else env
         self._limit_store: LimitStore | None = None
         self._limits_chosen = False
+        # Its own lock: connecting to Redis may take seconds, and must not hold up the
+        # routes and the ledger (the client's lock) for the other threads.
+        self._limits_lock = threading.Lock()
+        #: When choosing the store last failed, and why: repeated at once for a while.
+        self._limits_failed: tuple[float, str] | None = None
         self._config_path = config_path
         self._profile = profile
         #: Retry bounds (``RetryPolicy()`` when None, created with the first sender).
@@ -609,20 +614,35 @@ class Client:
 
     def _limits(self) -> LimitStore | None:
         """Where shared rate limits live (``limiter_url``), chosen on first use; None:
-        in this process. An unusable store raises ConfigurationError, before any send."""
-        if not self._limits_chosen:
-            with self._lock:
-                if not self._limits_chosen:
-                    from .limiterlocation import limiter_url, open_store
+        in this process. An unusable store raises ConfigurationError, before any send.
 
-                    found = limiter_url(
-                        env=self._limits_env,
-                        config_path=self._config_path,
-                        profile=self._profile,
-                        use_file=not self.sandbox,
-                    )
-                    self._limit_store = open_store(*found) if found else None
-                    self._limits_chosen = True
+        A failure is repeated at once for :data:`LIMITER_RETRY_SECONDS` (a bulk run
+        against a Redis that drops packets would otherwise wait out a connection
+        timeout per request), then the store is tried again.
+        """
+        if self._limits_chosen:
+            return self._limit_store
+        with self._limits_lock:
+            if self._limits_chosen:
+                return self._limit_store
+            failed = self._limits_failed
+            if failed is not None and time.monotonic() - failed[0] < LIMITER_RETRY_SECONDS:
+                raise ConfigurationError(failed[1])
+            from .limiterlocation import limiter_url, open_store
+
+            found = limiter_url(
+                env=self._limits_env,
+                config_path=self._config_path,
+                profile=self._profile,
+                use_file=not self.sandbox,
+            )
+            try:
+                self._limit_store = open_store(*found) if found else None
+            except ConfigurationError as error:
+                self._limits_failed = (time.monotonic(), str(error))
+                raise
+            self._limits_failed = None
+            self._limits_chosen = True
         return self._limit_store
 
 
@@ -659,6 +679,10 @@ def _keyed(
     assert first is not None
     return request_key(adapter.name, prepared, urlsplit(first.url).hostname or "")
 
+
+#: Seconds a failure to reach the shared rate limiter (``limiter_url``) is repeated at
+#: once, without trying to connect again.
+LIMITER_RETRY_SECONDS = 30.0
 
 #: Tries at recording an answer before giving up (the answer is returned either way).
 RECORD_TRIES = 3

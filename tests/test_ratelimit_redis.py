@@ -255,3 +255,32 @@ def _post() -> Any:
     from cancelkit.plugin import HttpCall
 
     return HttpCall("POST", "http://127.0.0.1/orders/cancel")
+
+
+def test_an_unreachable_redis_is_not_tried_again_for_every_request(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk run against a Redis that is gone fails each request at once, not after a
+    connection attempt each; after LIMITER_RETRY_SECONDS the store is tried again."""
+    from cancelkit.core import client as client_module
+    from cancelkit.core import limiterlocation
+
+    tries: list[str] = []
+    real_open = limiterlocation.open_store
+
+    def counted(url: str, where: str) -> Any:
+        tries.append(url)
+        return real_open(url, where)
+
+    monkeypatch.setattr(limiterlocation, "open_store", counted)
+    monkeypatch.setenv("CANCELKIT_LIMITER_URL", f"redis://:pw@127.0.0.1:{free_port()}/0")
+    client = Client(config=sandbox.client_config())
+    for n in range(3):
+        with pytest.raises(ConfigurationError, match="limiter_url"):
+            client.send(_cancel(n), "aboutyou")
+    assert len(tries) == 1  # the later requests were refused without a new attempt
+    monkeypatch.setattr(client_module, "LIMITER_RETRY_SECONDS", 0.0)
+    with pytest.raises(ConfigurationError, match="limiter_url"):
+        client.send(_cancel(9), "aboutyou")
+    assert len(tries) == 2
+    assert sandbox.emulators["aboutyou"].batches == {}
