@@ -74,7 +74,9 @@ def follow(
     """After ``call``'s delivery ``first``, send every further call the adapter asks for."""
     done = Followed(first, call, trail=[_step(call, first)])
     answers: list[HttpResponse] = []
-    sent = {_identity(call): 1}
+    # What was sent, by identity: built only once a second call is asked for, so a
+    # one-call cancellation (nearly every platform) does no work here.
+    sent: dict[tuple[str, str, bytes], int] = {}
     while _continues(done.delivery):
         assert done.delivery.response is not None
         answers.append(done.delivery.response)
@@ -91,6 +93,8 @@ def follow(
             )
         if following is None:
             return done
+        if not sent:
+            sent[_identity(call)] = 1
         refused = _refusal(adapter, call, following, number, sent)
         if refused:
             return _unknown(done, adapter, request, refused)
