@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import atexit
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from pgserver import free_port  # one probe for every test server
+
+__all__ = ["RedisServer", "RedisStartError", "RedisUnavailable", "free_port"]
 
 _START_TIMEOUT = 20.0
 _PORT_ATTEMPTS = 5
@@ -38,14 +41,6 @@ def find_binary() -> str:
             ".ci/run does this in CI)."
         )
     return found
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now (it may be taken later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class RedisServer:

@@ -1,7 +1,8 @@
 """What the tests of cancellations of several calls share: the two-step sandbox.
 
 tests/test_steps.py and tests/test_steps_attacks.py import the fixtures from here
-(``from stepshelp import box, emulator``) with the request and the registry helper.
+(``pytest_plugins = ["stepshelp"]``: ``box``, ``emulator``, ``client``) with the
+request and the client and registry helpers.
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import twostep_plugin
+from conftest import SleepRecorder
 from twostep_plugin import TwoStepEmulator
 
+from cancelkit.core.client import Client
 from cancelkit.core.registry import PluginRegistry
 from cancelkit.core.sandbox.server import Sandbox
 
@@ -39,3 +43,24 @@ def emulator(box: Sandbox) -> TwoStepEmulator:
     found = box.emulators["twostep"]
     assert isinstance(found, TwoStepEmulator)
     return found
+
+
+def client_for(
+    box: Sandbox, sleeps: SleepRecorder, *plugins: object, ledger: bool = True
+) -> Client:
+    """A client of ``box`` with exactly ``plugins`` (the two-step plugin when none),
+    waiting on ``sleeps``; ``ledger=False`` sends without the sandbox's ledger."""
+    return Client(
+        registry=registry_with(*(plugins or (twostep_plugin,))),
+        config=box.client_config(),
+        sleep=sleeps,
+        clock=sleeps.clock,
+        **({} if ledger else {"ledger": False}),
+    )
+
+
+@pytest.fixture
+def client(box: Sandbox, sleeps: SleepRecorder) -> Iterator[Client]:
+    """A client of the two-step sandbox with the two-step plugin only."""
+    with client_for(box, sleeps) as made:
+        yield made

@@ -8,18 +8,17 @@ after a first call that went out is never "nothing was sent, retry".
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 import twostep_plugin
 from click.testing import CliRunner
 from conftest import SleepRecorder
-from stepshelp import REQUEST, registry_with
+from stepshelp import REQUEST, client_for, registry_with
 from twostep_plugin import TwoStepAdapter, TwoStepEmulator
 
 from cancelkit.core.client import Client
-from cancelkit.core.registry import PluginRegistry
 from cancelkit.core.sandbox.server import Sandbox
 from cancelkit.core.sequence import MAX_CALLS
 from cancelkit.plugin import (
@@ -32,23 +31,8 @@ from cancelkit.plugin import (
     join_url,
 )
 
-#: The two-step sandbox fixtures (``box``, ``emulator``) shared with the other file.
+#: The two-step sandbox fixtures (``box``, ``emulator``, ``client``), shared.
 pytest_plugins = ["stepshelp"]
-
-
-def make_client(box: Sandbox, sleeps: SleepRecorder, *plugins: object) -> Client:
-    return Client(
-        registry=registry_with(twostep_plugin, *plugins),
-        config=box.client_config(),
-        sleep=sleeps,
-        clock=sleeps.clock,
-    )
-
-
-@pytest.fixture
-def client(box: Sandbox, sleeps: SleepRecorder) -> Iterator[Client]:
-    with make_client(box, sleeps) as made:
-        yield made
 
 
 def test_both_calls_go_out_once_and_the_second_carries_the_first_answers_id(
@@ -165,7 +149,7 @@ def test_an_id_from_an_answer_stays_one_segment(
     box: Sandbox, emulator: TwoStepEmulator, sleeps: SleepRecorder
 ) -> None:
     emulator.edit_prefix = "../../orders/"
-    with make_client(box, sleeps) as client:
+    with client_for(box, sleeps) as client:
         result = client.send(REQUEST, "twostep")
     # join_url encodes the hostile id as one segment; the emulator finds the edit.
     assert result.outcome == "cancelled", result.message
@@ -176,9 +160,7 @@ def test_a_raw_dot_segment_from_an_answer_is_stopped_and_unknown(
     box: Sandbox, emulator: TwoStepEmulator, sleeps: SleepRecorder
 ) -> None:
     emulator.edit_prefix = "../"
-    registry = PluginRegistry(entry_points_to_load=())
-    registry.register(_Plugin(_Unencoded()), "unencoded")
-    client = Client(registry=registry, config=box.client_config(), sleep=sleeps, clock=sleeps.clock)
+    client = client_for(box, sleeps, _Plugin(_Unencoded()))
     result = client.send(REQUEST, "twostep")
     assert result.outcome == "unknown", result.message
     assert emulator.received == ["begin"]  # the commit never left the machine
@@ -221,9 +203,7 @@ def test_a_plugin_bug_after_the_first_call_is_unknown(
     said: str,
     calls: int,
 ) -> None:
-    registry = PluginRegistry(entry_points_to_load=())
-    registry.register(_Plugin(adapter), "buggy")
-    client = Client(registry=registry, config=box.client_config(), sleep=sleeps, clock=sleeps.clock)
+    client = client_for(box, sleeps, _Plugin(adapter))
     result = client.send(REQUEST, "twostep")
     assert result.outcome == "unknown"
     assert said in result.message
@@ -239,10 +219,13 @@ def test_an_interrupt_during_the_second_call_keeps_the_key_claimed(
             if call.url.endswith("/commit"):
                 raise KeyboardInterrupt
 
-    with make_client(box, sleeps, Interrupt()) as client, pytest.raises(KeyboardInterrupt):
+    with (
+        client_for(box, sleeps, twostep_plugin, Interrupt()) as client,
+        pytest.raises(KeyboardInterrupt),
+    ):
         client.send(REQUEST, "twostep")
     assert emulator.received == ["begin"]
-    with make_client(box, sleeps) as client:
+    with client_for(box, sleeps) as client:
         again = client.send(REQUEST, "twostep")
     assert again.outcome == "unknown"  # held: the first call went out, nothing resent
     assert again.details["ledger"]["held"] is True

@@ -17,10 +17,9 @@ from typing import Any, ClassVar
 import pytest
 import twostep_plugin
 from conftest import SleepRecorder
-from stepshelp import REQUEST, registry_with
+from stepshelp import REQUEST, client_for
 from twostep_plugin import TwoStepAdapter, TwoStepEmulator
 
-from cancelkit.core.client import Client
 from cancelkit.core.sandbox.server import Sandbox
 from cancelkit.plugin import (
     MASK,
@@ -36,7 +35,7 @@ from cancelkit.plugin import (
     rejected_result,
 )
 
-#: The two-step sandbox fixtures (``box``, ``emulator``) shared with the other file.
+#: The two-step sandbox fixtures (``box``, ``emulator``, ``client``), shared.
 pytest_plugins = ["stepshelp"]
 
 
@@ -49,24 +48,6 @@ class _Plugin:
     @hookimpl
     def cancelkit_platforms(self) -> list[TwoStepAdapter]:
         return [self.adapter]
-
-
-def client_for(
-    box: Sandbox, sleeps: SleepRecorder, *plugins: object, ledger: bool = True
-) -> Client:
-    return Client(
-        registry=registry_with(*(plugins or (twostep_plugin,))),
-        config=box.client_config(),
-        sleep=sleeps,
-        clock=sleeps.clock,
-        **({} if ledger else {"ledger": False}),
-    )
-
-
-@pytest.fixture
-def client(box: Sandbox, sleeps: SleepRecorder) -> Iterator[Client]:
-    with client_for(box, sleeps) as made:
-        yield made
 
 
 # -- a next call to another host ---------------------------------------------------
