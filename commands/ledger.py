@@ -192,10 +192,16 @@ def show(state: _State, key: str, as_json: bool, sandbox: bool) -> None:
         if entry.answered_at
         else ("no answer recorded" if entry.in_flight else "-")
     )
+    if entry.never_left:
+        shown_outcome = f"{entry.outcome} (claimed, never sent: a new send of it sends it)"
+    elif entry.in_flight:
+        shown_outcome = f"{entry.outcome} (claimed, sent at {_utc(entry.left_at)} UTC, no answer)"
+    else:
+        shown_outcome = entry.outcome
     fields = [
         ("key", entry.key),
         ("platform", entry.platform),
-        ("outcome", entry.outcome + (" (claimed with no answer)" if entry.in_flight else "")),
+        ("outcome", shown_outcome),
         ("attempt", str(entry.attempt)),
         ("claimed", f"{_utc(entry.claimed_at)} UTC by {entry.claimed_by}"),
         ("answered", answered),
@@ -378,6 +384,8 @@ def follow_up(state: _State, entry: LedgerEntry, sandbox: bool, has_status: dict
             has_status[platform] = False
     if entry.tracking_id and has_status[platform]:
         return _status_command(state, platform, entry.tracking_id, sandbox)
+    if entry.never_left:  # its sender stopped before the call left (or is still waiting)
+        return "never sent: sending the same request again (or rerunning its job) sends it"
     return f"check the order on {platform}, then: {resolve_command(state, entry.key, sandbox)}"
 
 

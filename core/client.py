@@ -300,8 +300,20 @@ class Client:
         if isinstance(claim, Held):
             return self.scrubber.scrub_value(once.held_result(claim.entry, prepared))
         stage = _Stage()
+
+        def leaving() -> None:  # just before the bytes go: is the claim still ours?
+            if not ledger.leave(claim):
+                raise once.ClaimTaken(key)
+
         try:
-            result, sent = self._deliver(prepared, adapter, settings, call, stage)
+            result, sent = self._deliver(prepared, adapter, settings, call, stage, leaving)
+        except once.ClaimTaken:  # another sender has the key now: this one sent nothing
+            entry = ledger.get(key)
+            if entry is None:
+                raise TransportError(
+                    f"{adapter.name}: not sent: ledger key {key} was removed while waiting"
+                ) from None
+            return self.scrubber.scrub_value(once.held_result(entry, prepared))
         except BaseException as error:
             if stage.nothing_sent(error):
                 ledger.release(
@@ -323,11 +335,13 @@ class Client:
         settings: Settings,
         call: HttpCall | None,
         stage: _Stage | None = None,
+        leaving: Callable[[], None] | None = None,
     ) -> tuple[CancelResult, HttpCall]:
         """The read a cancel depends on (if any), the cancel, and its normalised result.
 
         ``stage`` is kept up to date, so a caller that sees an exception knows whether
-        the cancel could have left.
+        the cancel could have left; ``leaving`` is called just before the cancel leaves
+        (see ``Sender.deliver``).
         """
         lookup = adapter.lookup_call(prepared, settings) if call is None else None
         if lookup is not None:
@@ -342,7 +356,7 @@ class Client:
         sender = self._senders.get(adapter.name) or self._sender(adapter, settings)
         if stage is not None:
             stage.now = "sending"
-        delivery = sender.deliver(call)
+        delivery = sender.deliver(call, leaving=leaving)
         if stage is not None:
             stage.now = "sent"
         # A cancellation of several calls (adapter.next_call): the rest of them.

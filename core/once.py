@@ -21,11 +21,19 @@ APPLIED = frozenset({"cancelled", "partial", "accepted"})
 NOTHING_SENT_CODES = frozenset({"LOOKUP_FAILED"})
 
 
+class ClaimTaken(Exception):
+    """Raised just before a cancel call would leave: the key's claim is no longer this
+    sender's (another took it over, or it was resolved), so this one must not send."""
+
+
 def may_send_again(entry: LedgerEntry, *, resend: bool, deduplicating: bool) -> bool:
     """True when a send of ``entry``'s key may go out (again).
 
     - ``resend``: the user said so, having checked the platform (``--resend``);
     - nothing was sent last time (``not_sent``; a failed read before the cancel);
+    - the key is claimed but its call never left (the sender died waiting for the rate
+      limiter, or is still waiting): taking the claim over is safe, because only one
+      of the two senders can mark the call as leaving (:meth:`Ledger.leave`);
     - the platform refused it unprocessed and said a later resend may work
       (rate limited, a transient error: every error ``retryable``);
     - the outcome is unknown and the platform deduplicates identical requests
@@ -44,7 +52,7 @@ def may_send_again(entry: LedgerEntry, *, resend: bool, deduplicating: bool) -> 
                 "was sent; a new cancellation needs its own idempotency_key",
             )
         )
-    if resend or entry.outcome == "not_sent":
+    if resend or entry.outcome == "not_sent" or entry.never_left:
         return True
     if entry.outcome == "rejected" and entry.answered and entry.result is not None:
         errors = entry.result.get("errors") or ()
@@ -64,12 +72,15 @@ def held_result(entry: LedgerEntry, request: CancelRequest) -> CancelResult:
     when = (entry.answered_at or entry.claimed_at).strftime("%Y-%m-%d %H:%M:%S UTC")
     ledger = {"key": entry.key, "sent_at": entry.claimed_at.isoformat(), "held": True}
     if entry.in_flight:
-        why = (
-            f"claimed at {entry.claimed_at:%Y-%m-%d %H:%M:%S} UTC by {entry.claimed_by} "
-            "with no answer recorded ("
-            + (entry.note or "being sent now, or that sender died")
-            + ")"
-        )
+        claimed = f"claimed at {entry.claimed_at:%Y-%m-%d %H:%M:%S} UTC by {entry.claimed_by}"
+        if entry.left_at is None:  # another sender took it over and has not sent it yet
+            why = f"{claimed}, which is to send it (not sent by this sender)"
+        else:
+            why = (
+                f"{claimed}, sent at {entry.left_at:%H:%M:%S} UTC with no answer recorded ("
+                + (entry.note or "being sent now, or that sender died")
+                + ")"
+            )
         result = CancelResult(
             platform=entry.platform,
             outcome="unknown",

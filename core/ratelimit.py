@@ -120,13 +120,22 @@ _pacers: OrderedDict[tuple[str, str, Callable[[], float]], SlidingWindowLimiter]
 
 def status_pacer(
     platform: str, status_url: str, interval: float, clock: Callable[[], float]
-) -> SlidingWindowLimiter:
-    """The process-wide pacer for one tracking id's status: one call per ``interval``.
+) -> RateLimiter:
+    """The pacer for one tracking id's status: one call per ``interval``.
 
-    Keyed by the status URL, which names the tracking id (it holds no secret), and by
-    the clock it is read with: times from two clocks (a client's own ``clock=``, the
-    recorder's) cannot be compared.
+    Keyed by the status URL, which names the tracking id (it holds no secret). Kept in
+    the store :func:`limits_from` lends, when there is one (every worker of a cluster
+    then keeps the platform's status limit together); else in this process, keyed by
+    the clock too: times from two clocks (a client's own ``clock=``, the recorder's)
+    cannot be compared.
     """
+    provider = _store.get()
+    store = provider() if provider is not None else None
+    if store is not None:
+        import hashlib
+
+        digest = hashlib.sha256(status_url.encode()).hexdigest()[:16]
+        return store.limiter(platform, "status", digest, 1, interval)
     key = (platform, status_url, clock)  # bound methods of one clock compare equal
     with _registry_lock:
         pacer = _pacers.pop(key, None) or SlidingWindowLimiter(1, interval)

@@ -109,8 +109,19 @@ class Sender:
         #: Where shared limits live (the client's ``limiter_url``); None: this process.
         self.limits = limits
 
-    def deliver(self, call: HttpCall, *, read_only: bool = False) -> Delivery:
-        """Send ``call`` under the rules above; ``read_only`` marks a status call."""
+    def deliver(
+        self,
+        call: HttpCall,
+        *,
+        read_only: bool = False,
+        leaving: Callable[[], None] | None = None,
+    ) -> Delivery:
+        """Send ``call`` under the rules above; ``read_only`` marks a status call.
+
+        ``leaving`` is called once, just before the first attempt's bytes go (after the
+        rate limiter and the token): the ledger marks the claim as sent there, and an
+        exception from it stops the call from leaving at all.
+        """
         refreshed = force_refresh = False
         retries = sends = 0
         resend_safe = read_only or self.adapter.capabilities.resend_safe
@@ -118,7 +129,10 @@ class Sender:
         unknown: Delivery | None = None
         while True:
             try:
-                response, failure = self._attempt(call, refresh=force_refresh, status=read_only)
+                response, failure = self._attempt(
+                    call, refresh=force_refresh, status=read_only, leaving=leaving
+                )
+                leaving = None  # once: a later attempt is part of the same send
             except CancelkitError as error:
                 if unknown is None:
                     raise
@@ -186,7 +200,12 @@ class Sender:
             return unknown
 
     def _attempt(
-        self, call: HttpCall, *, refresh: bool, status: bool = False
+        self,
+        call: HttpCall,
+        *,
+        refresh: bool,
+        status: bool = False,
+        leaving: Callable[[], None] | None = None,
     ) -> tuple[HttpResponse | None, str]:
         extra: dict[str, str] = {}
         for headers in self.hooks.cancelkit_before_send(call=call, adapter=self.adapter):
@@ -196,11 +215,16 @@ class Sender:
         self.scrubber.add_headers(auth)  # before anything is sent: echoes get masked
         with limits_from(self.limits):  # shared_limiter answers from the chosen store
             limiter = self.adapter.rate_limiter(call, self.settings)
+            interval = self.adapter.capabilities.status_interval
+            # Retries included: the platform counts every call.
+            pacer = (
+                status_pacer(self.adapter.name, call.url, interval, self.clock)
+                if (status and interval)
+                else None
+            )
         if limiter is not None:  # every attempt counts against the platform's limit
             limiter.acquire(self.clock, self.sleep)
-        interval = self.adapter.capabilities.status_interval
-        if status and interval:  # retries included: the platform counts every call
-            pacer = status_pacer(self.adapter.name, call.url, interval, self.clock)
+        if pacer is not None:
             pacer.acquire(self.clock, self.sleep)
         prepared = wire.prepare(
             self.session,
@@ -210,6 +234,8 @@ class Sender:
             call.body_bytes(),
         )
         environment = self.session.merge_environment_settings(prepared.url, {}, False, None, None)
+        if leaving is not None:  # last: nothing that may wait comes after it
+            leaving()
         try:
             raw = self.session.send(prepared, timeout=self.timeout, **environment)
         except requests.ConnectTimeout:

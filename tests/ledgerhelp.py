@@ -99,8 +99,16 @@ def key_of(client: Client, request: dict[str, Any], platform: str) -> tuple[str,
     return key
 
 
-def plant_claim(ledger: Ledger, client: Client, request: dict[str, Any], platform: str) -> Claimed:
-    """Claim ``request``'s key as a send that died mid-call would have left it."""
+def plant_claim(
+    ledger: Ledger,
+    client: Client,
+    request: dict[str, Any],
+    platform: str,
+    *,
+    left: bool = True,
+) -> Claimed:
+    """Claim ``request``'s key as a send that died mid-call would have left it (``left``:
+    its call had left; False: it died before, waiting for the rate limiter, say)."""
     key, fingerprint = key_of(client, request, platform)
     prepared = client.prepare(request, platform)
     got = ledger.claim(
@@ -110,6 +118,8 @@ def plant_claim(ledger: Ledger, client: Client, request: dict[str, Any], platfor
         request={**canonical_json(prepared), "idempotency_key": prepared.idempotency_key},
     )
     assert isinstance(got, Claimed), got
+    if left:
+        assert ledger.leave(got)
     return got
 
 

@@ -22,7 +22,7 @@ from cancelkit.cli import main, register_plugin_commands
 from cancelkit.core import jsonutil
 from cancelkit.core.ledger.keys import request_key
 from cancelkit.core.ledger.location import sandbox_ledger_path, sqlite_url
-from cancelkit.core.ledger.store import Ledger
+from cancelkit.core.ledger.store import Claimed, Ledger
 from cancelkit.core.schemas import load_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,13 +119,14 @@ def test_a_claim_with_no_answer_is_unknown_and_its_attempt_shows_when_past_the_f
             platform="mirakl",
             request={"a": 2},
         )
-        ledger.claim(
+        second = ledger.claim(
             "order-78",
             fingerprint="e" * 64,
             platform="mirakl",
             request={"a": 2},
             may_reclaim=lambda entry: True,
         )
+        assert isinstance(second, Claimed) and ledger.leave(second)  # its call left
     result = run("ledger", "list", "--unknown")
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:3]}
@@ -136,6 +137,10 @@ def test_a_claim_with_no_answer_is_unknown_and_its_attempt_shows_when_past_the_f
     assert (
         "  order-78  check the order on mirakl, then: cancelkit ledger resolve order-78 "
         "--as cancelled|rejected (or --resend)"
+    ) in result.stdout
+    # order-77's sender stopped before its call left: nothing to check, send it again
+    assert (
+        "  order-77  never sent: sending the same request again (or rerunning its job) sends it"
     ) in result.stdout
 
 
@@ -307,7 +312,8 @@ def test_control_characters_in_a_note_are_shown_not_obeyed() -> None:
 def test_control_characters_in_a_key_are_shown_not_obeyed() -> None:
     key = "evil\x1b[31m\nkey"
     with Ledger(os.environ["CANCELKIT_LEDGER_URL"]) as ledger:
-        ledger.claim(key, fingerprint="a" * 64, platform="carriyo", request={})
+        claimed = ledger.claim(key, fingerprint="a" * 64, platform="carriyo", request={})
+        assert isinstance(claimed, Claimed) and ledger.leave(claimed)
     listed = run("ledger", "list")
     assert listed.exit_code == 0, listed.output
     assert "\x1b" not in listed.stdout
@@ -468,8 +474,9 @@ def test_a_held_claim_with_no_answer_is_not_told_twice_how_to_settle_it() -> Non
     assert send("mirakl", MIRAKL, "--dry-run").exit_code == 0
     request = load_request(jsonutil.loads(Path(MIRAKL).read_text()))
     key, fingerprint = request_key("mirakl", request, "127.0.0.1")  # the sandbox's host
-    with sandbox_ledger() as ledger:  # a sender that died after its claim
-        ledger.claim(key, fingerprint=fingerprint, platform="mirakl", request={})
+    with sandbox_ledger() as ledger:  # a sender that died once its call had left
+        claimed = ledger.claim(key, fingerprint=fingerprint, platform="mirakl", request={})
+        assert isinstance(claimed, Claimed) and ledger.leave(claimed)
     held = send("mirakl", MIRAKL)
     assert held.exit_code == 3, held.output
     assert "with no answer recorded" in held.stdout

@@ -284,3 +284,35 @@ def test_an_unreachable_redis_is_not_tried_again_for_every_request(
         client.send(_cancel(9), "aboutyou")
     assert len(tries) == 2
     assert sandbox.emulators["aboutyou"].batches == {}
+
+
+def test_status_pacing_is_kept_in_redis_for_every_worker(
+    redis_url: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mirakl allows one status call a minute per action: a second worker asking about
+    the same action waits for the minute the first worker's call started."""
+    import redis
+
+    from cancelkit.core import jsonutil
+
+    monkeypatch.setenv("CANCELKIT_LIMITER_URL", redis_url)
+    request = jsonutil.loads((Path(__file__).parent.parent / "examples/mirakl.json").read_text())
+    first = Client(config=sandbox.client_config(), sleep=lambda s: None)
+    accepted = first.send(request, "mirakl")
+    assert accepted.outcome == "accepted" and accepted.tracking_id
+    first.status("mirakl", accepted.tracking_id)  # this worker's call of the minute
+    ratelimit.reset_all()  # the second worker is another process: nothing shared in memory
+
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the minute passes, for Redis and the emulator
+        waits.append(seconds)
+        sandbox.advance(seconds)
+        with redis.Redis.from_url(redis_url) as connection:
+            connection.flushall()
+
+    second = Client(config=sandbox.client_config(), sleep=sleep)
+    second.status("mirakl", accepted.tracking_id)
+    assert len(waits) == 1 and 55.0 < waits[0] <= 60.0, waits
+    statuses = [a["polls"] for a in sandbox.emulators["mirakl"].actions.values()]
+    assert statuses == [2]  # both calls reached the emulator, a minute apart

@@ -60,11 +60,19 @@ class LedgerEntry:
     claimed_at: datetime
     answered_at: datetime | None
     updated_at: datetime
+    #: When the claim's cancel call was about to leave; None: it never left.
+    left_at: datetime | None = None
 
     @property
     def in_flight(self) -> bool:
         """Claimed with no answer: being sent now, or the sender died (outcome unknown)."""
         return not self.answered and self.outcome == "unknown"
+
+    @property
+    def never_left(self) -> bool:
+        """Claimed, and its cancel call never left: waiting for its turn, or its sender
+        died before sending (another sender may send it: see :meth:`Ledger.leave`)."""
+        return self.in_flight and self.left_at is None
 
     def canonical_result(self) -> CancelResult | None:
         """The latest known result (a status answer over the send's), or None."""
@@ -87,6 +95,7 @@ class LedgerEntry:
             "tracking_id": self.tracking_id,
             "claimed_at": self.claimed_at.isoformat(),
             "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "left_at": self.left_at.isoformat() if self.left_at else None,
             "updated_at": self.updated_at.isoformat(),
             "claimed_by": self.claimed_by,
             "note": self.note,
@@ -227,14 +236,16 @@ class Ledger:
                 "latest": None,
                 "tracking_id": None,
                 "answered_at": None,
+                "left_at": None,
                 "note": f"attempt {existing.attempt + 1}; before: {_summary(existing)}",
             }
             del values["key"]
+            unchanged = [entries.c.key == key, entries.c.attempt == existing.attempt]
+            if existing.never_left:  # and still so: a call that left since is not taken over
+                unchanged.append(entries.c.left_at.is_(None))
             with self._claiming.begin() as connection:
                 won = connection.execute(
-                    entries.update()
-                    .where(entries.c.key == key, entries.c.attempt == existing.attempt)
-                    .values(**values)
+                    entries.update().where(*unchanged).values(**values)
                 ).rowcount
             if won == 1:
                 return Claimed(key, existing.attempt + 1, existing)
@@ -260,6 +271,30 @@ class Ledger:
         if call is not None:
             values["call"] = jsonutil.dumps(call)
         return self._update_own(claimed, values)
+
+    @_database_errors
+    def leave(self, claimed: Claimed) -> bool:
+        """Mark ``claimed``'s cancel call as leaving now; False: do not send it.
+
+        Called just before the call's bytes go (after the rate limiter and the token).
+        False when the claim is no longer this sender's: another sender took the key
+        over while this one waited (it found the claim never left, and its sender dead
+        or slow), or it was resolved meanwhile. A compare-and-set on the attempt, and
+        the take-over one on ``left_at`` (:meth:`claim`): of the two, exactly one sends.
+        Committed durably, as a claim is.
+        """
+        with self._claiming.begin() as connection:
+            changed = connection.execute(
+                entries.update()
+                .where(
+                    entries.c.key == claimed.key,
+                    entries.c.attempt == claimed.attempt,
+                    entries.c.answered.is_(False),
+                    entries.c.left_at.is_(None),
+                )
+                .values(left_at=_now())
+            ).rowcount
+        return bool(changed == 1)
 
     @_database_errors
     def release(self, claimed: Claimed, why: str) -> bool:
@@ -644,10 +679,13 @@ def _entry(values: Sequence[Any]) -> LedgerEntry:
         claimed_at=claimed_at,
         answered_at=_aware(fields["answered_at"]),
         updated_at=updated_at,
+        left_at=_aware(fields["left_at"]),
     )
 
 
 def _summary(entry: LedgerEntry) -> str:
+    if entry.never_left:
+        return "claimed, never sent"
     if entry.in_flight:
         return "claimed with no answer (outcome unknown)"
     result = entry.result or {}

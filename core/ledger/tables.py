@@ -13,6 +13,7 @@ explicit DDL, and the earlier step that created it keeps creating the old shape
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -27,32 +28,45 @@ schema_version = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+
+def _entries_version_1() -> list[sa.Column[Any] | sa.Index]:
+    """The entry table's columns and indexes as schema version 1 made them: frozen (a
+    later change adds to :data:`entries` and writes its own step)."""
+    return [
+        # The primary key is the atomic claim: a second INSERT of a key fails.
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("platform", sa.Text, nullable=False),
+        # cancelled | accepted | rejected | partial | unknown (claimed, no answer yet) |
+        # not_sent (released: the claim ended before anything left).
+        sa.Column("outcome", sa.Text, nullable=False),
+        sa.Column("answered", sa.Boolean, nullable=False, default=False),
+        # Bumped by every claim of the key; an answer is recorded only by its own attempt.
+        sa.Column("attempt", sa.Integer, nullable=False, default=1),
+        sa.Column("request", sa.Text, nullable=False),  # canonical request JSON
+        sa.Column("call", sa.Text),  # translated call JSON, secrets masked
+        sa.Column("result", sa.Text),  # the send's canonical result JSON
+        sa.Column("latest", sa.Text),  # the latest status result JSON (asynchronous platforms)
+        sa.Column("tracking_id", sa.Text),
+        sa.Column("note", sa.Text),  # how it was resolved, or why the claim was released
+        sa.Column("claimed_by", sa.Text, nullable=False),  # host and pid
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("answered_at", sa.DateTime(timezone=True)),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Index("cancelkit_ledger_tracking", "platform", "tracking_id"),
+        sa.Index("cancelkit_ledger_outcome", "outcome"),
+    ]
+
+
 #: One row per key: claimed before the call leaves, answered when it comes back.
 entries = sa.Table(
     "cancelkit_ledger",
     metadata,
-    # The primary key is the atomic claim: a second INSERT of a key fails.
-    sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("platform", sa.Text, nullable=False),
-    # cancelled | accepted | rejected | partial | unknown (claimed, no answer yet) |
-    # not_sent (released: the claim ended before anything left).
-    sa.Column("outcome", sa.Text, nullable=False),
-    sa.Column("answered", sa.Boolean, nullable=False, default=False),
-    # Bumped by every claim of the key; an answer is recorded only by its own attempt.
-    sa.Column("attempt", sa.Integer, nullable=False, default=1),
-    sa.Column("request", sa.Text, nullable=False),  # canonical request JSON
-    sa.Column("call", sa.Text),  # translated call JSON, secrets masked
-    sa.Column("result", sa.Text),  # the send's canonical result JSON
-    sa.Column("latest", sa.Text),  # the latest status result JSON (asynchronous platforms)
-    sa.Column("tracking_id", sa.Text),
-    sa.Column("note", sa.Text),  # how it was resolved, or why the claim was released
-    sa.Column("claimed_by", sa.Text, nullable=False),  # host and pid
-    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("answered_at", sa.DateTime(timezone=True)),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Index("cancelkit_ledger_tracking", "platform", "tracking_id"),
-    sa.Index("cancelkit_ledger_outcome", "outcome"),
+    *_entries_version_1(),
+    # Version 3: when this attempt's cancel call was about to leave (after the rate
+    # limiter and the token, just before its bytes). NULL: it never left, so a claim
+    # whose sender died may be sent by another sender.
+    sa.Column("left_at", sa.DateTime(timezone=True)),
 )
 
 #: One row per ``cancelkit bulk`` input: its id is the hash of the input's bytes.
@@ -80,8 +94,8 @@ job_lines = sa.Table(
 
 
 def _step_1(connection: sa.Connection) -> None:
-    """The ledger of sends (with its indexes)."""
-    entries.create(connection)
+    """The ledger of sends (with its indexes), as version 1 built it."""
+    sa.Table(entries.name, sa.MetaData(), *_entries_version_1()).create(connection)
 
 
 def _step_2(connection: sa.Connection) -> None:
@@ -90,8 +104,16 @@ def _step_2(connection: sa.Connection) -> None:
     job_lines.create(connection)
 
 
+def _step_3(connection: sa.Connection) -> None:
+    """``left_at``: when the cancel call left. Every claim made before this step counts as
+    having left (its call may have gone out): such a claim stays unknown, never resent."""
+    kind = entries.c.left_at.type.compile(dialect=connection.dialect)
+    connection.execute(sa.text(f"ALTER TABLE {entries.name} ADD COLUMN left_at {kind}"))
+    connection.execute(sa.update(entries).values(left_at=entries.c.claimed_at))
+
+
 #: Step n builds version n from version n - 1.
-STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2)
+STEPS: tuple[Callable[[sa.Connection], None], ...] = (_step_1, _step_2, _step_3)
 LATEST = len(STEPS)
 
 
