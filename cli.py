@@ -314,6 +314,11 @@ _LAZY: dict[str, tuple[str, str, str]] = {
         "plugin",
         "Start a platform plugin of your own, as an installable package.",
     ),
+    "worker": (
+        "cancelkit.commands.worker",
+        "worker",
+        "Run a Celery worker that sends queued cancellations (cluster mode).",
+    ),
 }
 
 

@@ -59,6 +59,12 @@ class AuthenticationError(ConfigurationError):
     """The platform refused our credentials (token request failed, 401/403)."""
 
 
+class ServiceUnavailableError(ConfigurationError):
+    """A service cancelkit relies on did not answer: the ledger's database, or the shared
+    limiter's Redis. An outage, not a mistake in the settings: trying again later is
+    safe (a claim whose call had left is held by the ledger, never sent twice)."""
+
+
 class TransportError(CancelkitError):
     """The call could not be delivered (connection refused, DNS, TLS).
 

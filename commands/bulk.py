@@ -90,6 +90,11 @@ def bulk() -> None:
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="One JSON result per line on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.option(
+    "--queue", metavar="URL", default=None,
+    help="Queue the requests on this Celery broker for `cancelkit worker`s instead of "
+    "sending them here (cluster mode; see docs/cluster.md).",
+)  # fmt: skip
 @pass_state
 @_reports_errors
 def run(
@@ -102,10 +107,24 @@ def run(
     concurrency: int,
     as_json: bool,
     quiet: bool,
+    queue: str | None,
 ) -> None:
     """Send every request of FILE (- for stdin)."""
     from ..core import jsonutil
     from ..core.bulkprogress import BulkProgress
+
+    if queue is not None:  # cluster mode: workers send, through the shared ledger
+        from ..cluster.bulkjob import queue_job
+
+        for flag, given in (("--sandbox", sandbox), ("--wait", wait)):
+            if given:
+                raise InvalidRequestError(FieldError(
+                    "--queue", f"cannot be combined with {flag}: workers send queued jobs"
+                    + (" (follow it with cancelkit bulk report JOB)" if flag == "--wait" else "")
+                ))  # fmt: skip
+        if not queue.strip():
+            raise InvalidRequestError(FieldError("--queue", "must be a broker URL"))
+        sys.exit(queue_job(state, input_file, fmt, queue, as_json=as_json, quiet=quiet))
 
     chosen = detect_format(input_file, fmt)
     with _input(input_file, chosen) as (path, job_id), _maybe_sandbox(state, sandbox) as config:

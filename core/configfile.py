@@ -22,7 +22,7 @@ from ..errors import ConfigurationError
 DEFAULT_PROFILE = "default"
 
 #: Settings of a whole profile rather than of one platform (``[default] ledger_url``).
-PROFILE_SETTINGS: tuple[str, ...] = ("ledger_url", "limiter_url")
+PROFILE_SETTINGS: tuple[str, ...] = ("ledger_url", "limiter_url", "broker_url")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ServiceUnavailableError
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -78,9 +78,9 @@ class RedisLimits:
         except Exception as error:
             raise self.unreachable(error) from None
 
-    def unreachable(self, error: BaseException) -> ConfigurationError:
+    def unreachable(self, error: BaseException) -> ServiceUnavailableError:
         """The error that says Redis cannot be used (the message names no secret)."""
-        return ConfigurationError(
+        return ServiceUnavailableError(
             f"{self.where} {self.shown}: Redis does not answer ({type(error).__name__}); "
             "nothing was sent"
         )

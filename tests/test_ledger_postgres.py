@@ -159,3 +159,22 @@ def test_a_postgresql_ledger_on_a_closed_port_is_exit_4_without_the_password(
     assert error["kind"] == "ConfigurationError"
     assert "no_such_db" in error["message"]
     assert "s3cret-pw" not in done.output
+
+
+def test_a_ledger_server_that_does_not_answer_is_an_outage_not_a_mistake(
+    postgres_url: str,
+) -> None:
+    """A worker retries an outage (nothing was sent) but not a wrong setting: the two
+    must come out as different errors, both exit 4."""
+    from pgserver import free_port
+
+    from cancelkit.errors import ConfigurationError, ServiceUnavailableError
+
+    nobody_there = bare(postgres_url).rsplit("@", 1)[0] + f"@127.0.0.1:{free_port()}/ledger"
+    with pytest.raises(ServiceUnavailableError, match="cannot be used") as down:
+        Ledger(nobody_there)
+    assert down.value.exit_code == 4
+    no_database = bare(postgres_url).rsplit("/", 1)[0] + "/no_such_db"
+    with pytest.raises(ConfigurationError) as wrong:
+        Ledger(no_database)
+    assert not isinstance(wrong.value, ServiceUnavailableError)

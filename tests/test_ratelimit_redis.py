@@ -21,7 +21,7 @@ from cancelkit.core.client import Client
 from cancelkit.core.limiterlocation import limiter_url, open_store, shown_url
 from cancelkit.core.ratelimit_redis import RedisWindowLimiter
 from cancelkit.core.sandbox.server import Sandbox
-from cancelkit.errors import ConfigurationError
+from cancelkit.errors import ConfigurationError, ServiceUnavailableError
 from cancelkit.plugin import RateLimiter, SlidingWindowLimiter, shared_limiter
 from cancelkit.plugins.aboutyou import adapter as aboutyou
 
@@ -182,6 +182,7 @@ def test_unreachable_redis_is_a_configuration_error_and_nothing_is_sent(
     client = Client(config=sandbox.client_config())
     with pytest.raises(ConfigurationError) as caught:
         client.send(_cancel(1), "aboutyou")
+    assert isinstance(caught.value, ServiceUnavailableError)  # an outage: a worker retries
     message = str(caught.value)
     assert "limiter_url (from $CANCELKIT_LIMITER_URL)" in message
     assert "redis://:***@127.0.0.1:" in message and "s3cret-pw" not in message

@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import sqlalchemy as sa
 
-from ...errors import ConfigurationError, InvalidRequestError
+from ...errors import ConfigurationError, InvalidRequestError, ServiceUnavailableError
 from ...errors import FieldError as _FieldError
 from .. import jsonutil
 from ..model import CancelResult
@@ -632,7 +632,31 @@ def _sqlite_begin(connection: sa.Connection) -> None:
 def _unusable(url: str, error: sa.exc.SQLAlchemyError) -> ConfigurationError:
     shown = shown_url(sa.make_url(url))
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
-    return ConfigurationError(f"ledger {shown} cannot be used: {reason}")
+    kind = ServiceUnavailableError if _is_outage(error) else ConfigurationError
+    return kind(f"ledger {shown} cannot be used: {reason}")
+
+
+#: SQLSTATE classes of a database that is down or overloaded, not misconfigured:
+#: connection exceptions, operator intervention (shutting down), insufficient resources.
+_OUTAGE_SQLSTATES = ("08", "57", "53")
+#: What PostgreSQL's FATAL refusals of a connection say when they are passing (the
+#: driver gives no SQLSTATE for a refused connection; a FATAL otherwise names a
+#: mistake: no such database, a wrong password).
+_PASSING_REFUSALS = ("too many clients", "starting up", "shutting down", "recovery mode")
+
+
+def _is_outage(error: sa.exc.SQLAlchemyError) -> bool:
+    """Whether ``error`` says the database did not answer (a later try may work), rather
+    than that the ledger is set up wrong (a bad password, a missing database)."""
+    if not isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return False
+    state = getattr(error.orig, "sqlstate", None)
+    if state is not None:
+        return str(state)[:2] in _OUTAGE_SQLSTATES
+    text = str(error.orig)
+    if "FATAL" in text:  # the server answered, and refused the connection
+        return any(passing in text for passing in _PASSING_REFUSALS)
+    return True  # never reached (refused, timed out, closed), or SQLite's busy file
 
 
 def _now() -> datetime:

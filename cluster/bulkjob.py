@@ -1,0 +1,78 @@
+"""``cancelkit bulk FILE --queue URL``: a bulk job queued for workers, not sent here.
+
+The input is checked and listed under the job in the ledger exactly as ``bulk FILE``
+does (bad input anywhere: nothing is queued, exit 2); then one ``cancelkit.send`` task
+per request goes to the broker, and ``cancelkit worker`` processes send them through
+the shared ledger. ``cancelkit bulk report JOB`` follows the job from any machine that
+reads the same ledger. Queueing the same file again is safe: it is the same job, and
+what the ledger holds is not sent again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from ..core.limiterlocation import shown_url
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ..cli import _State
+    from ..core.bulkinput import Format
+    from ..core.client import Client
+    from .enqueue import QueuedItem
+
+
+def queue_job(
+    state: _State, input_file: str, fmt: Format | None, url: str, *, as_json: bool, quiet: bool
+) -> int:
+    """Check, list and queue every request of ``input_file`` on the broker at ``url``;
+    the exit code (0: all queued)."""
+    from ..commands.bulk import _check, _input, _items, _terminate_interrupts
+    from ..core import jsonutil
+    from ..core.bulkinput import BulkItem, detect_format
+    from ..core.bulkprogress import escape_control as _say
+    from .app import make_app
+    from .enqueue import enqueue_many
+
+    chosen = detect_format(input_file, fmt)
+    app = make_app(url)
+    shown = shown_url(url)
+    with _input(input_file, chosen) as (path, job_id):
+        client = state.client()
+        ledger = client.ledger
+        assert ledger is not None  # the command line always records
+        with _terminate_interrupts():  # a listing cut short is redone by the next run
+            total = _check(client, ledger, path, chosen, job_id, input_file)
+        if not quiet:
+            click.echo(f"bulk job {job_id}: {total} requests from {_say(input_file)}", err=True)
+        if ledger.engine.dialect.name == "sqlite":
+            click.echo(
+                f"warning: the ledger is an SQLite file ({ledger.display_url}): only workers on "
+                "this machine can share it; for workers on other machines set ledger_url to "
+                "a PostgreSQL URL, here and on every worker",
+                err=True,
+            )
+
+        def items() -> Iterator[QueuedItem]:
+            for item in _items(path, chosen):
+                if isinstance(item, BulkItem):
+                    yield item.platform, item.request, _key(client, item)
+
+        queued = enqueue_many(app, items(), job=job_id)
+    if as_json:
+        click.echo(jsonutil.dumps({"job": job_id, "queued": queued, "broker": shown}))
+    else:
+        click.echo(f"bulk job {job_id}: {queued} requests queued on {shown}")
+        click.echo(f"follow it: cancelkit bulk report {job_id}")
+    return 0
+
+
+def _key(client: Client, item: object) -> str | None:
+    """The ledger key the job lists the item under (the worker compares its own)."""
+    from ..core.bulkinput import BulkItem
+
+    assert isinstance(item, BulkItem)
+    return client.key_for(item.request, item.platform)
