@@ -23,6 +23,17 @@ if __name__ == "celery":
     finally:
         _sys.path[:] = _saved
     _sys.modules["celery"] = _real
+elif __name__ == "__main__":
+    # ``python -m celery ...`` from a checkout runs this file as the script: run the real
+    # Celery's command line instead (``-A cancelkit.celery`` then imports the facade).
+    import os as _os
+    import runpy as _runpy
+    import sys as _sys
+
+    _here = _os.path.dirname(_os.path.abspath(__file__))
+    _sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or _os.getcwd()) != _here]
+    _sys.modules.pop("celery", None)
+    _runpy.run_module("celery", run_name="__main__", alter_sys=True)
 else:
     from .cluster.app import app
     from .cluster.tasks import FOLLOW, SEND

@@ -21,15 +21,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
+from celery.app.amqp import AMQP
+from kombu.connection import Connection
 
+from ..core.limiterlocation import shown_url
+from ..errors import ConfigurationError
 from . import logfilter, tasks
+from .settings import broker_problem, visibility_timeout
 from .settings import broker_url as configured_broker_url
-from .settings import visibility_timeout
 
-__all__ = ["QUEUE", "make_app", "make_default"]  # and app, made at first use
+__all__ = ["QUEUE", "MaskedAMQP", "MaskedConnection", "make_app", "make_default"]  # and app
 
 #: The queue cancelkit's tasks go to and its workers read by default: a broker shared
 #: with other Celery apps keeps cancelkit's work apart.
@@ -38,6 +43,24 @@ QUEUE = "cancelkit"
 VISIBILITY_SCHEMES = frozenset({"redis", "rediss", "sentinel", "sqs"})
 #: Seconds to wait for the broker to accept a TCP connection.
 CONNECT_TIMEOUT = 5.0
+
+
+class MaskedConnection(Connection):
+    """A broker connection that shows its URL as cancelkit does: kombu masks only a
+    password, so ``redis://secret@host`` (a user part that is a password) would reach
+    Celery's banner and its "Cannot connect to" lines whole."""
+
+    def as_uri(self, include_password: Any = False, mask: Any = "**", getfields: Any = None) -> str:
+        """The URL; its credentials masked unless ``include_password``."""
+        extra = {} if getfields is None else {"getfields": getfields}
+        uri: str = super().as_uri(include_password=True, mask=mask, **extra)
+        return uri if include_password else shown_url(uri)
+
+
+class MaskedAMQP(AMQP):  # type: ignore[misc]
+    """Celery's AMQP helpers, making :class:`MaskedConnection` connections."""
+
+    Connection = MaskedConnection
 
 
 def make_app(
@@ -53,7 +76,11 @@ def make_app(
     else ``redis://127.0.0.1:6379/0``).
     """
     url = broker_url or configured_broker_url(env=env, config_path=config_path, profile=profile)[0]
-    celery = Celery("cancelkit", set_as_current=False)
+    problem = broker_problem(url)
+    if problem is not None:
+        raise ConfigurationError(f"broker_url {shown_url(url)}: {problem}")
+    # A dotted name, not the class: the app is pickled for pool processes by reference.
+    celery = Celery("cancelkit", set_as_current=False, amqp=f"{__name__}:MaskedAMQP")
     scheme = urlsplit(url).scheme.lower().partition("+")[0] if "://" in url else ""
     transport_options: dict[str, object] = {}
     if scheme in VISIBILITY_SCHEMES:

@@ -34,12 +34,19 @@ def queue_job(
     from ..core import jsonutil
     from ..core.bulkinput import BulkItem, detect_format
     from ..core.bulkprogress import escape_control as _say
+    from ..errors import FieldError, InvalidRequestError
     from .app import make_app
-    from .enqueue import enqueue_many
+    from .enqueue import broker_connection, enqueue_many
+    from .settings import broker_problem
 
+    shown = shown_url(url)
+    problem = broker_problem(url)
+    if problem is not None:  # before the input is read: nothing listed, nothing queued
+        raise InvalidRequestError(FieldError("--queue", f"{shown}: {problem}"))
     chosen = detect_format(input_file, fmt)
     app = make_app(url)
-    shown = shown_url(url)
+    with broker_connection(app):  # a broker that cannot be reached: exit 4, nothing listed
+        pass
     with _input(input_file, chosen) as (path, job_id):
         client = state.client()
         ledger = client.ledger

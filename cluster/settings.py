@@ -9,6 +9,7 @@ with its password masked (:func:`shown_url`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +23,7 @@ __all__ = [
     "ENV_VARIABLE",
     "SETTING",
     "VISIBILITY_ENV",
+    "broker_problem",
     "broker_url",
     "shown_url",
     "visibility_timeout",
@@ -55,6 +57,58 @@ def broker_url(
             raise ConfigurationError(f"{found[1]}: must not be empty")
         return found
     return DEFAULT_BROKER_URL, f"{SETTING} (the default)"
+
+
+#: Transports whose virtual host is a Redis database number.
+_REDIS_TRANSPORTS = frozenset({"redis", "rediss"})
+
+
+def broker_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a broker URL (one line, no secret in it), or None.
+
+    Read as Celery will read it (kombu parses it and loads its transport, connecting
+    nowhere), so a mistake is caught before anything is listed or queued, not as an
+    internal error once the connection is tried.
+    """
+    from kombu.connection import Connection
+
+    scheme, separator, _ = url.strip().partition("://")
+    if not separator or not scheme:
+        return "must be a broker URL such as redis://HOST:6379/0 (no scheme:// in it)"
+    try:
+        connection = Connection(url)  # type: ignore[no-untyped-call]
+        connection.transport  # noqa: B018 - imports the transport's module, if installed
+    except ModuleNotFoundError as error:
+        return (
+            f"the {scheme} transport needs the Python package {error.name}, which is not "
+            f"installed (pip install 'celery[{scheme.partition('+')[0]}]')"
+        )
+    except KeyError:
+        return f"unknown broker transport {scheme!r} (redis://, rediss://, amqp://, sqs://...)"
+    except TypeError as error:  # kombu: a setting given twice (user part and query)
+        named = str(error).rpartition(" ")[2].strip("'\"")
+        return f"{named or 'a setting'} is given both in the URL and in its query"
+    except Exception as error:  # ValueError: a bad port, say
+        return f"cannot be read: {_without_credentials(str(error), url)}"
+    database = str(connection.virtual_host or "").strip("/")
+    if connection.transport_cls in _REDIS_TRANSPORTS and database and not database.isdigit():
+        return (
+            "the Redis database after the host must be a number (a password holding "
+            "/ # ? or @ must be percent-encoded: %2F %23 %3F %40)"
+        )
+    return None
+
+
+def _without_credentials(text: str, url: str) -> str:
+    """kombu's message about ``url``, with what it quotes of it (which may be a piece
+    of a password) and every piece of the user part masked."""
+    rest = url.partition("://")[2]
+    credentials = rest.rpartition("@")[0] if "@" in rest else ""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'***'", text)
+    for piece in sorted({credentials, *re.split(r"[:@/#?]", credentials)}, key=len, reverse=True):
+        if len(piece) >= 3:  # shorter ones would mask words (kombu quotes its values)
+            text = text.replace(piece, "***")
+    return text[:200]
 
 
 def visibility_timeout(env: Mapping[str, str] = os.environ) -> int:

@@ -170,6 +170,9 @@ def connect_process_signals() -> None:
     from celery import signals
 
     signals.worker_process_init.connect(_forget_inherited, weak=False)
+    from . import stopping
+
+    stopping.connect()  # a SIGTERM to every process of the service: sends finish first
     signals.worker_process_shutdown.connect(_close_at_shutdown, weak=False)
     signals.worker_shutdown.connect(_close_at_shutdown, weak=False)  # solo, threads
     _signals_connected = True

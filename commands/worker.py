@@ -74,6 +74,7 @@ def worker(
     from ..core.ledger.location import ledger_url
     from ..core.ledger.store import Ledger
     from ..core.limiterlocation import limiter_url, shown_url
+    from ..errors import ConfigurationError
 
     # Pool processes and `celery -A cancelkit.celery` read the config file from the
     # environment: the global options reach them that way.
@@ -82,6 +83,9 @@ def worker(
     if state.profile:
         os.environ["CANCELKIT_PROFILE"] = state.profile
     broker, broker_where = settings.broker_url(config_path=state.config_path, profile=state.profile)
+    problem = settings.broker_problem(broker)
+    if problem is not None:  # said now (exit 4), not as Celery's internal error
+        raise ConfigurationError(f"{broker_where} {shown_url(broker)}: {problem}")
     app = make_app(broker)
     ledger_at = ledger_url(config_path=state.config_path, profile=state.profile)
     # Opened once here, before any process forks: tables created or upgraded, and a
