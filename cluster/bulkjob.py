@@ -4,8 +4,15 @@ The input is checked and listed under the job in the ledger exactly as ``bulk FI
 does (bad input anywhere: nothing is queued, exit 2); then one ``cancelkit.send`` task
 per request goes to the broker, and ``cancelkit worker`` processes send them through
 the shared ledger. ``cancelkit bulk report JOB`` follows the job from any machine that
-reads the same ledger. Queueing the same file again is safe: it is the same job, and
-what the ledger holds is not sent again.
+reads the same ledger.
+
+Queueing the same file again is safe (it is the same job, and what the ledger holds is
+not sent again) and is how a job is resumed after its tasks were lost: a broker that
+lost its data, or Redis dying in the instant between a worker taking a task and
+recording that it holds it (Celery's Redis transport takes the task, then records it:
+not one atomic step). Only the lines that may still need a task are queued again:
+those never claimed, those the ledger would send again (rate limited, never sent), and
+those accepted (to follow them again); lines with a final outcome are skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ if TYPE_CHECKING:
     from ..cli import _State
     from ..core.bulkinput import Format
     from ..core.client import Client
+    from ..core.ledger.store import LedgerEntry
     from .enqueue import QueuedItem
 
 
@@ -63,18 +71,40 @@ def queue_job(
                 err=True,
             )
 
+        settled = 0
+
         def items() -> Iterator[QueuedItem]:
+            nonlocal settled
             for item in _items(path, chosen):
                 if isinstance(item, BulkItem):
-                    yield item.platform, item.request, _key(client, item)
+                    key = _key(client, item)
+                    if key is not None and _settled(client, ledger.get(key), item.platform):
+                        settled += 1
+                        continue
+                    yield item.platform, item.request, key
 
         queued = enqueue_many(app, items(), job=job_id)
     if as_json:
-        click.echo(jsonutil.dumps({"job": job_id, "queued": queued, "broker": shown}))
+        click.echo(jsonutil.dumps(
+            {"job": job_id, "queued": queued, "settled": settled, "broker": shown}
+        ))  # fmt: skip
     else:
-        click.echo(f"bulk job {job_id}: {queued} requests queued on {shown}")
+        skipped = f" ({settled} settled in the ledger, not queued again)" if settled else ""
+        click.echo(f"bulk job {job_id}: {queued} requests queued on {shown}{skipped}")
         click.echo(f"follow it: cancelkit bulk report {job_id}")
     return 0
+
+
+def _settled(client: Client, entry: LedgerEntry | None, platform: str) -> bool:
+    """True when a task for this line could do nothing: the ledger holds it as final, or
+    as unknown (never resent). Never claimed, sendable again, or accepted (a task
+    follows it again): False."""
+    from ..core import once
+
+    if entry is None or entry.outcome == "accepted":
+        return False
+    deduplicating = client.registry.platform(platform).capabilities.resend_safe
+    return not once.may_send_again(entry, resend=False, deduplicating=deduplicating)
 
 
 def _key(client: Client, item: object) -> str | None:

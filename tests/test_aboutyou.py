@@ -310,3 +310,37 @@ def test_every_recorded_aboutyou_body_validates() -> None:
                 jsonschema.validate(json.loads(interaction["request"]["body"]), CONTRACT)
                 checked += 1
     assert checked >= 5
+
+
+def test_cancel_limit_setting_sets_the_client_side_limit(sandbox: Any) -> None:
+    """An account with another limit says so: 2 per 10 s, and the third cancel waits."""
+    from cancelkit.core import ratelimit
+
+    ratelimit.reset_all()
+    config = sandbox.client_config()
+    config["aboutyou"]["cancel_limit"] = "2/10"
+    waits: list[float] = []
+    now = [1000.0]
+
+    def sleep(seconds: float) -> None:  # time passes only when the client waits
+        waits.append(seconds)
+        now[0] += seconds
+
+    with Client(config=config, sleep=sleep, clock=lambda: now[0], ledger=False) as client:
+        for item in range(3):
+            client.send({"lines": [{"line_id": str(7100 + item), "quantity": 1}]}, "aboutyou")
+    assert waits == [10.0], waits  # the third waits for the first slot to free
+
+
+@pytest.mark.parametrize("value", ["fifty", "0/60", "50/0", "50/-1", "50 per minute"])
+def test_a_malformed_cancel_limit_names_the_setting_and_sends_nothing(
+    sandbox: Any, value: str
+) -> None:
+    from cancelkit.errors import ConfigurationError
+
+    config = sandbox.client_config()
+    config["aboutyou"]["cancel_limit"] = value
+    with Client(config=config, ledger=False) as client, pytest.raises(ConfigurationError) as bad:
+        client.send({"lines": [{"line_id": "7200", "quantity": 1}]}, "aboutyou")
+    assert "cancel_limit" in str(bad.value) and "LIMIT/SECONDS" in str(bad.value)
+    assert sandbox.emulators["aboutyou"].batches == {}

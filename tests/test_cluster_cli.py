@@ -179,11 +179,6 @@ def test_smoke_a_real_worker_sends_a_queued_job_exactly_once(
         CANCELKIT_LIMITER_URL=redis_url,
     )
     try:
-        with log.open("w") as output:
-            worker = subprocess.Popen(
-                [*cancelkit_command(), "worker", "--concurrency", "2", "--loglevel", "INFO"],
-                env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
-            )  # fmt: skip
         job = job_id(write_job(tmp_path / "job.jsonl"))
 
         def command(*args: str) -> subprocess.CompletedProcess[str]:
@@ -194,14 +189,29 @@ def test_smoke_a_real_worker_sends_a_queued_job_exactly_once(
 
         queued = command("bulk", str(tmp_path / "job.jsonl"), "--queue", redis_url)
         assert queued.returncode == 0, queued.stderr
+        # The broker loses its data before any worker ran (a Redis with no persistence
+        # restarted): the job's lines are listed, never claimed, and no task is left.
+        with redis.Redis.from_url(redis_url) as connection:
+            connection.flushall()
+        lost = command("bulk", "report", job, "--format", "json")
+        assert [json.loads(r)["outcome"] for r in lost.stdout.splitlines()] == ["not sent"] * 3
+        # Queueing the same file again queues exactly those lines.
+        again = command("bulk", str(tmp_path / "job.jsonl"), "--queue", redis_url)
+        assert again.returncode == 0 and "3 requests queued" in again.stdout, again.stdout
+        with log.open("w") as output:
+            worker = subprocess.Popen(
+                [*cancelkit_command(), "worker", "--concurrency", "2", "--loglevel", "INFO"],
+                env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
         rows = follow(command, job)
         assert [(r["platform"], r["outcome"]) for r in rows] == [
             (p, "cancelled") for p in SMOKE_PLATFORMS
         ]
-        # The same job queued again: every request is held by the ledger, none resent.
+        # The same job queued again: every line is settled in the ledger, none queued.
         again = command("bulk", str(tmp_path / "job.jsonl"), "--queue", redis_url)
         assert again.returncode == 0, again.stderr
-        wait_for(lambda: log.read_text().count("(held: sent before, not sent again)") == 3, log)
+        assert "0 requests queued" in again.stdout
+        assert "(3 settled in the ledger, not queued again)" in again.stdout
     finally:
         if worker is not None:
             worker.terminate()  # a warm shutdown, as systemd stops it

@@ -117,7 +117,7 @@ def test_the_wheel_takes_every_package_of_the_checkout(monkeypatch: pytest.Monke
     monkeypatch.chdir(ROOT)
     here = {
         ".".join(("cancelkit", *init.parent.relative_to(ROOT).parts))
-        for top in ("core", "plugins", "commands", "testing", "scaffold")
+        for top in ("core", "plugins", "commands", "testing", "scaffold", "cluster")
         for init in (ROOT / top).rglob("__init__.py")
     }
     assert set(_setup_py().packages()) == {"cancelkit", *here}

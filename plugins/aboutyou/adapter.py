@@ -34,6 +34,7 @@ from cancelkit.plugin import (
     CancelRequest,
     CancelResult,
     Capabilities,
+    ConfigurationError,
     FieldError,
     HttpCall,
     HttpResponse,
@@ -55,9 +56,14 @@ from cancelkit.plugin import (
 
 DEFAULT_BASE_URL = "https://partner.aboutyou.com/api/v1"
 API_KEY_HEADER = {"X-API-Key": MASK}
-#: Documented per-API-key limits (requests per minute).
+#: Documented per-API-key limits (requests per minute): "Rate limit: 50 requests per
+#: minute" on Cancel Order Items (seed 003) and ``/results/*`` GET 200/min in the
+#: rate-limiting table (docs.partner.aboutyou.com/api/getting-started/rate-limiting).
+#: An account with another cancel limit says so in the ``cancel_limit`` setting.
 CANCEL_LIMIT_PER_MINUTE = 50
 RESULTS_LIMIT_PER_MINUTE = 200
+#: ``cancel_limit``: LIMIT/SECONDS, whole cancels per a window of seconds.
+_CANCEL_LIMIT = re.compile(r"([0-9]{1,9})/([0-9]{1,9}(?:\.[0-9]+)?)")
 #: Results ``status`` -> canonical outcome while not completed.
 PENDING_STATUSES = ("pending", "processing", "retry")
 #: An item error meaning the item is cancelled already (by our own earlier send, or
@@ -84,7 +90,30 @@ SETTINGS = (
     ),
     Setting("timeout", "read timeout in seconds", kind="seconds"),
     Setting("poll_interval", "first wait between result polls (send --wait)", "2", kind="seconds"),
+    # No default value here: unset means the documented CANCEL_LIMIT_PER_MINUTE per 60 s.
+    Setting(
+        "cancel_limit",
+        f"cancels allowed per API key, LIMIT/SECONDS (default {CANCEL_LIMIT_PER_MINUTE}/60, "
+        "the documented limit; set it if your account has another)",
+    ),
 )
+
+
+def cancel_limit(settings: Settings) -> tuple[int, float]:
+    """``(limit, window seconds)`` of the cancel endpoint: the ``cancel_limit`` setting,
+    else the documented 50 per 60 s. ConfigurationError naming the setting if malformed."""
+    value = (settings.get("cancel_limit") or "").strip()
+    if not value:
+        return CANCEL_LIMIT_PER_MINUTE, 60.0
+    found = _CANCEL_LIMIT.fullmatch(value)
+    limit, window = (int(found[1]), float(found[2])) if found else (0, 0.0)
+    if not (limit >= 1 and 0 < window <= 86400):
+        raise ConfigurationError(
+            "aboutyou: setting cancel_limit (CANCELKIT_ABOUTYOU_CANCEL_LIMIT) must be "
+            f"LIMIT/SECONDS, at least 1 cancel per 0 < SECONDS <= 86400, e.g. 50/60; "
+            f"got {value[:40]!r}"
+        )
+    return limit, window
 
 
 class AboutYouOptions(Schema):
@@ -127,8 +156,9 @@ class AboutYouAdapter(PlatformAdapter):
         fractional_quantity=False,
         settings=SETTINGS,
         rate_limit=(
-            f"{CANCEL_LIMIT_PER_MINUTE} cancels and {RESULTS_LIMIT_PER_MINUTE} result "
-            "polls per minute per API key, enforced client-side"
+            f"{CANCEL_LIMIT_PER_MINUTE} cancels (setting cancel_limit) and "
+            f"{RESULTS_LIMIT_PER_MINUTE} result polls per minute per API key, "
+            "enforced client-side"
         ),
         # "Identical payloads from the same merchant within the deduplication window
         # return the existing in-flight ID instead of queuing a new batch."
@@ -221,10 +251,12 @@ class AboutYouAdapter(PlatformAdapter):
         return StaticHeaders({"X-API-Key": settings.require("api_key")})
 
     def rate_limiter(self, call: HttpCall, settings: Settings) -> RateLimiter | None:
-        """50 cancels and 200 result polls per minute per API key (shared via limiter_url)."""
+        """50 cancels (or ``cancel_limit``) and 200 result polls per minute per API key
+        (shared via limiter_url)."""
         key = settings.get("api_key") or ""
         if call.method == "POST":
-            return shared_limiter(self.name, "cancel", key, CANCEL_LIMIT_PER_MINUTE, 60.0)
+            limit, window = cancel_limit(settings)
+            return shared_limiter(self.name, "cancel", key, limit, window)
         return shared_limiter(self.name, "results", key, RESULTS_LIMIT_PER_MINUTE, 60.0)
 
     def poll_backoff(self) -> tuple[float, float]:

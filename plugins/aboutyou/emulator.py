@@ -25,11 +25,18 @@ and nothing is imported from ``adapter.py``. Documented behaviour it follows
 * Rate limits per API key: :data:`CANCEL_LIMIT_PER_MINUTE` cancels and
   :data:`RESULTS_LIMIT_PER_MINUTE` result polls per minute (sliding, sandbox
   clock); past them, 429. Every answer carries ``X-RateLimit-Limit`` and
-  ``X-RateLimit-Remaining``.
+  ``X-RateLimit-Remaining``. The cancel limit and its window are the documented
+  ones unless the emulator is made with others (``AboutYouEmulator(cancel_limit=20,
+  cancel_window=2)``), so a test can run an account's shorter limit quickly.
 
 Not documented, chosen by the emulator: the processing times, the wording of the
 item errors, an unknown batch id gets 404 ``{"message"}``, and a 429 says
 ``Retry-After`` (when the oldest call of the minute leaves the window).
+
+``cancel_log`` is the emulator's own record of every cancel call it answered (when it
+arrived, its status, the batch it named), so a test can check what the platform saw
+(how many calls in any window, how often an item was asked for) without trusting the
+client's account of it.
 """
 
 from __future__ import annotations
@@ -109,8 +116,25 @@ class AboutYouEmulator(StatefulEmulator):
     )
     batches: StateField[dict[str, dict[str, Any]]] = StateField(factory=dict)
     counter = StateField(0)
+    #: Every cancel call answered: ``{"at": sandbox time, "status": HTTP status,
+    #: "batch": batch id or None}``, oldest first (older state files have none).
+    cancel_log: StateField[list[dict[str, Any]]] = StateField(factory=list, required=False)
     #: Rate windows: fresh on reset, not kept in the state file.
     _calls = StateField(factory=_rate_windows, kept=False)
+
+    def __init__(
+        self, cancel_limit: int = CANCEL_LIMIT_PER_MINUTE, cancel_window: float = 60.0
+    ) -> None:
+        """At most ``cancel_limit`` cancels in any ``cancel_window`` seconds per API key
+        (About You's documented 50 a minute unless told otherwise)."""
+        if cancel_limit < 1 or not cancel_window > 0:
+            raise ValueError(
+                f"cancel limit must be at least 1 per a positive window, got "
+                f"{cancel_limit}/{cancel_window}"
+            )
+        self.cancel_limit = cancel_limit
+        self.cancel_window = float(cancel_window)
+        super().__init__()
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         """Point the aboutyou adapter here with the sandbox key.
@@ -127,15 +151,30 @@ class AboutYouEmulator(StatefulEmulator):
         if request.header("X-API-Key") != SANDBOX_API_KEY:
             raise Refusal(401, {"message": "Invalid or missing API key"})
         if request.segments == ("orders", "cancel") and request.method == "POST":
-            endpoint, limit = "cancel", CANCEL_LIMIT_PER_MINUTE
+            endpoint, limit, window = "cancel", self.cancel_limit, self.cancel_window
         elif request.segments == ("results", "cancel-orders") and request.method == "GET":
-            endpoint, limit = "results", RESULTS_LIMIT_PER_MINUTE
+            endpoint, limit, window = "results", RESULTS_LIMIT_PER_MINUTE, 60.0
         else:
             raise Refusal(404, {"message": "Not found"})
-        remaining = self._count(endpoint, limit, request.now)
+        try:
+            response = self._limited(request, endpoint, limit, window)
+        except Refusal as refusal:
+            if endpoint == "cancel":
+                self.cancel_log.append({"at": request.now, "status": refusal.status, "batch": None})
+            raise
+        if endpoint == "cancel":
+            batch = json.loads(response.body).get("batchRequestId")
+            self.cancel_log.append({"at": request.now, "status": response.status, "batch": batch})
+        return response
+
+    def _limited(
+        self, request: EmuRequest, endpoint: str, limit: int, window: float
+    ) -> EmuResponse:
+        """Answer within ``endpoint``'s rate limit (429 past it), rate headers on every answer."""
+        remaining = self._count(endpoint, limit, window, request.now)
         if remaining < 0:
-            # When the oldest call of the minute leaves the window, a slot frees up.
-            wait = max(self._calls[endpoint][0] + 60.0 - request.now, 0.0)
+            # When the oldest call of the window leaves it, a slot frees up.
+            wait = max(self._calls[endpoint][0] + window - request.now, 0.0)
             headers = {**_rate(limit, 0), "Retry-After": str(math.ceil(wait))}
             raise Refusal(429, {"message": "Too many requests"}, headers)
         rate = _rate(limit, remaining)  # on every answer the endpoint gives, refusals too
@@ -155,16 +194,16 @@ class AboutYouEmulator(StatefulEmulator):
             return EmuResponse.json(
                 429,
                 {"message": "Too many requests"},
-                {**_rate(CANCEL_LIMIT_PER_MINUTE, 0), **retry},
+                {**_rate(self.cancel_limit, 0), **retry},
             )
         if fault.kind == "401":
             return EmuResponse.json(401, {"message": "Invalid or missing API key"})
         return None
 
-    def _count(self, endpoint: str, limit: int, now: float) -> int:
-        """Count a call in its minute; returns what remains, or -1 when over the limit."""
+    def _count(self, endpoint: str, limit: int, window: float, now: float) -> int:
+        """Count a call in its window; returns what remains, or -1 when over the limit."""
         calls = self._calls[endpoint]
-        while calls and calls[0] <= now - 60.0:
+        while calls and calls[0] <= now - window:
             calls.popleft()
         if len(calls) >= limit:
             return -1
