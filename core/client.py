@@ -292,7 +292,7 @@ class Client:
             request=self.scrubber.scrub_value(
                 {**canonical_json(prepared), "idempotency_key": prepared.idempotency_key}
             ),
-            call=self._masked_call(call),
+            call=(masked := self._masked_call(call)),
             may_reclaim=lambda entry: once.may_send_again(
                 entry, resend=resend, deduplicating=deduplicating
             ),
@@ -326,7 +326,8 @@ class Client:
                 ledger.annotate(claim, f"outcome unknown: {why} after the cancel left; not resent")
             raise
         result = replace(result, details={**result.details, "ledger": {"key": key}})
-        return _recorded(ledger, claim, result, self._masked_call(sent))
+        # The call sent is the one claimed unless the cancel took several calls.
+        return _recorded(ledger, claim, result, masked if sent is call else self._masked_call(sent))
 
     def _deliver(
         self,
@@ -576,9 +577,9 @@ class Client:
         platform_log = logging.getLogger(logs.PLATFORM_LOGGER_PREFIX + adapter.name)
         if platform_log.isEnabledFor(logging.INFO):  # off by default: no call, no work
             logs.log_result(result)
-        self._hooks.cancelkit_after_result(
-            result=result, call=self.scrubber.scrub_value(call), adapter=adapter
-        )
+        after = self._hooks.cancelkit_after_result
+        if after.get_hookimpls():  # none registered (the usual case): no call to scrub
+            after(result=result, call=self.scrubber.scrub_value(call), adapter=adapter)
         return result
 
     def _sender_sleep(self, seconds: float) -> None:

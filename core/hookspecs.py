@@ -267,6 +267,9 @@ class _AfterResultCaller(Protocol):
         self, *, result: CancelResult, call: HttpCall, adapter: PlatformAdapter
     ) -> list[None]: ...
 
+    # pluggy's HookCaller: the client skips work for a hook nobody implements.
+    def get_hookimpls(self) -> list[Any]: ...
+
 
 class HookRelay(Protocol):
     """The typed view of pluggy's hook relay: one attribute per hook above."""

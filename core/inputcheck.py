@@ -100,34 +100,55 @@ def check_input(data: Any) -> list[FieldError]:
     A shared container is walked again only when met deeper than before, so
     structures built in code cost at most ``MAX_DEPTH`` visits per container.
     """
+    # Every request passes here, so the common case is kept cheap: leaves are checked
+    # where they are met (never stacked), a leaf's path is built only for a problem,
+    # and an ASCII string (nearly all of them) cannot hold a surrogate.
     problems: list[FieldError] = []
     deepest: dict[int, int] = {}  # id(container) -> deepest level it was walked at
     stack: list[tuple[str, Any, int]] = [("", data, 0)]
     while stack:
         path, value, level = stack.pop()
-        if isinstance(value, str):
-            _add(problems, path, string_problem(value))
-        elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-            _add(problems, path, number_problem(value))
-        elif isinstance(value, (Mapping, list, tuple)):
-            if level >= MAX_DEPTH:
-                problems.append(FieldError(path, f"nested deeper than {MAX_DEPTH} levels"))
-                continue
-            if deepest.get(id(value), -1) >= level:
-                continue
-            deepest[id(value)] = level
-            if isinstance(value, Mapping):
-                for key, item in value.items():
-                    where = join_path(path, key)
-                    if isinstance(key, str):
-                        _add(problems, where, string_problem(key))
-                    stack.append((where, item, level + 1))
+        if not isinstance(value, (dict, list, tuple)) and not isinstance(value, Mapping):
+            _leaf(problems, path, _NO_KEY, value)  # only the top level can be a leaf here
+            continue
+        if level >= MAX_DEPTH:
+            problems.append(FieldError(path, f"nested deeper than {MAX_DEPTH} levels"))
+            continue
+        if deepest.get(id(value), -1) >= level:
+            continue
+        deepest[id(value)] = level
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str) and not (type(key) is str and key.isascii()):
+                _add(problems, join_path(path, key), string_problem(key))
+            if isinstance(item, (dict, list, tuple)) or (
+                not isinstance(item, (str, int, float, Decimal)) and isinstance(item, Mapping)
+            ):
+                stack.append((join_path(path, key), item, level + 1))
             else:
-                stack.extend(
-                    (join_path(path, index), item, level + 1) for index, item in enumerate(value)
-                )
+                _leaf(problems, path, key, item)
     # The walk pops from the end; report in reading order.
     return sorted(problems, key=lambda e: e.path)
+
+
+_NO_KEY = object()
+
+
+def _leaf(problems: list[FieldError], prefix: str, key: object, value: Any) -> None:
+    """Check a string or number met under ``prefix`` + ``key`` (its path, if refused)."""
+    kind = type(value)
+    if kind is str:
+        problem = None if value.isascii() else string_problem(value)
+    elif kind is int:
+        problem = None if -_INTEGER_LIMIT < value < _INTEGER_LIMIT else _NUMBER_RANGE
+    elif isinstance(value, str):
+        problem = string_problem(value)
+    elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        problem = number_problem(value)
+    else:
+        return
+    if problem is not None:
+        problems.append(FieldError(prefix if key is _NO_KEY else join_path(prefix, key), problem))
 
 
 def _add(problems: list[FieldError], path: str, message: str | None) -> None:

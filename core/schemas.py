@@ -20,6 +20,7 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    missing,
     post_load,
     pre_load,
     validate,
@@ -28,7 +29,7 @@ from marshmallow import (
 
 from ..errors import FieldError, InvalidRequestError
 from .currencies import ISO_4217_CODES
-from .inputcheck import bounded_decimal, check_input
+from .inputcheck import bounded_decimal, check_input, number_problem
 from .model import (
     MAX_LINES,
     OUTCOMES,
@@ -48,9 +49,58 @@ _NON_EMPTY = validate.Length(min=1, error="must not be empty")
 _REASON = validate.OneOf(REASONS, error="unknown reason {input!r}; accepted: {choices}")
 
 
+class _QuickDecimal(fields.Decimal):
+    """A decimal field whose usual input skips marshmallow's generic steps.
+
+    A plain ``str``, ``int`` or ``Decimal`` that converts to a finite number inside the
+    bounds and above ``floor`` is returned at once, as marshmallow would have returned
+    it (``Decimal(str(value))``); anything else - every value marshmallow refuses
+    included - goes through the full field, which alone words the errors.
+    """
+
+    def __init__(self, *, positive: bool, **kwargs: Any):
+        self._positive = positive
+        super().__init__(**kwargs)
+
+    def deserialize(
+        self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any
+    ) -> Any:
+        kind = type(value)
+        if kind is str or kind is int or kind is Decimal:
+            try:
+                number = Decimal(str(value))
+            except ArithmeticError:  # not a number: the full field says so
+                number = None
+            if (
+                number is not None
+                and number.is_finite()
+                and (number > 0 if self._positive else number >= 0)
+                and number_problem(number) is None
+            ):
+                return number
+        return super().deserialize(value, attr, data, **kwargs)
+
+
+class _QuickString(fields.String):
+    """A string field whose usual input (a plain ``str`` that ``ok`` accepts) skips
+    marshmallow's generic steps; anything else goes through the full field."""
+
+    def __init__(self, *, ok: Callable[[str], bool], **kwargs: Any):
+        self._ok = ok
+        super().__init__(**kwargs)
+
+    def deserialize(
+        self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any
+    ) -> Any:
+        if type(value) is str and self._ok(value):
+            return value  # what String returns for a str, and its validators pass
+        return super().deserialize(value, attr, data, **kwargs)
+
+
 def _money(**kwargs: Any) -> fields.Decimal:
     # allow_nan=False (the default) refuses NaN and Infinity.
-    return fields.Decimal(
+    return _QuickDecimal(
+        positive=False,
         validate=[_NON_NEGATIVE, bounded_decimal],
         error_messages={"invalid": "must be a number or a numeric string"},
         **kwargs,
@@ -58,7 +108,52 @@ def _money(**kwargs: Any) -> fields.Decimal:
 
 
 def _text(**kwargs: Any) -> fields.String:
-    return fields.String(validate=_NON_EMPTY, **kwargs)
+    return _QuickString(ok=bool, validate=_NON_EMPTY, **kwargs)
+
+
+def _one_of(choices: tuple[str, ...], validator: Any, **kwargs: Any) -> fields.String:
+    known = frozenset(choices)
+    return _QuickString(ok=known.__contains__, validate=validator, **kwargs)
+
+
+class _QuickList(fields.List[Any]):
+    """``List(Nested(schema))`` whose usual input skips a schema load per item.
+
+    A ``list`` of plain dicts, each holding only keys the nested schema declares, each
+    value accepted by its own field's ``deserialize`` (the quick fields above), is
+    built with the schema's own ``_make``: what its load would have returned. Any
+    other input - any item the schema would refuse, or that needs more than its
+    fields (the nested schema must have no hook but ``_make``) - goes through the
+    full ``List(Nested(schema))``, which alone words the errors.
+    """
+
+    def __init__(self, schema: type[Schema], **kwargs: Any):
+        super().__init__(fields.Nested(schema), **kwargs)
+        self._schema = schema()
+        self._fields = tuple(self._schema.load_fields.items())
+        self._names = frozenset(self._schema.load_fields)
+        # Only a schema whose one hook is its own ``_make`` can be loaded field by field.
+        hooks = {name: [hook[0] for hook in found] for name, found in schema._hooks.items()}
+        self._quick = {k: v for k, v in hooks.items() if v} == {"post_load": ["_make"]}
+
+    def deserialize(
+        self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any
+    ) -> Any:
+        if self._quick and type(value) is list and not kwargs:
+            try:
+                return [self._item(item) for item in value]
+            except ValidationError:
+                pass  # the full load below reports every problem, worded by marshmallow
+        return super().deserialize(value, attr, data, **kwargs)
+
+    def _item(self, item: Any) -> Any:
+        if type(item) is not dict or not self._names.issuperset(item):
+            raise ValidationError("not the usual item")
+        loaded = {}
+        for name, field in self._fields:
+            # A missing value gives the field's default, or ValidationError if required.
+            loaded[name] = field.deserialize(item.get(name, missing), name, item)
+        return self._schema._make(loaded)  # type: ignore[attr-defined]
 
 
 class _Strict(Schema):
@@ -77,7 +172,8 @@ class TaxSchema(_Strict):
 
 class LineSchema(_Strict):
     line_id = _text(required=True)
-    quantity = fields.Decimal(
+    quantity = _QuickDecimal(
+        positive=True,
         required=True,
         validate=[_POSITIVE, bounded_decimal],
         error_messages={"invalid": "must be a number"},
@@ -85,9 +181,9 @@ class LineSchema(_Strict):
     product_id = _text(load_default=None)
     price = _money(load_default=None)
     shipping_price = _money(load_default=None)
-    taxes = fields.List(fields.Nested(TaxSchema), load_default=())
-    shipping_taxes = fields.List(fields.Nested(TaxSchema), load_default=())
-    reason = fields.String(load_default=None, validate=_REASON)
+    taxes = _QuickList(TaxSchema, load_default=())
+    shipping_taxes = _QuickList(TaxSchema, load_default=())
+    reason = _one_of(REASONS, _REASON, load_default=None)
     platform_reason = _text(load_default=None)
 
     @post_load
@@ -105,13 +201,13 @@ def _check_currency(code: str) -> None:
 class CancelRequestSchema(_Strict):
     order_id = _text(load_default=None)
     fulfillment_order_id = _text(load_default=None)
-    reason = fields.String(load_default=None, validate=_REASON)
+    reason = _one_of(REASONS, _REASON, load_default=None)
     platform_reason = _text(load_default=None)
-    currency = fields.String(load_default=None, validate=_check_currency)
+    currency = _one_of(tuple(ISO_4217_CODES), _check_currency, load_default=None)
     #: "lines" (the default): cancel the listed lines. "all_pending": cancel every
     #: pending line of the (fulfillment) order, where the platform can; lines empty.
-    scope = fields.String(load_default="lines", validate=validate.OneOf(SCOPES))
-    lines = fields.List(fields.Nested(LineSchema), load_default=())
+    scope = _one_of(SCOPES, validate.OneOf(SCOPES), load_default="lines")
+    lines = _QuickList(LineSchema, load_default=())
     options = fields.Dict(keys=fields.String(), load_default=dict)
     idempotency_key = _text(load_default=None)
 

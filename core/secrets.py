@@ -142,32 +142,60 @@ _PLAIN = frozenset({int, float, bool, Decimal, type(None)})
 
 def _scrub_any(value: Any, scrub: Any) -> Any:
     """``value`` with secrets masked; the very same object when nothing changed."""
+    kind = type(value)
+    # Exact types first (every result and call passes here): no ABC checks for them.
+    if kind is str:
+        return scrub(value)
+    if kind in _PLAIN:  # numbers hold no secret (and ABC checks are slow)
+        return value
+    if kind is dict:
+        return _scrub_mapping(value, scrub)
+    if kind is list or kind is tuple:
+        scrubbed = [_scrub_any(v, scrub) for v in value]
+        return value if _all_same(scrubbed, value) else kind(scrubbed)
+    names = _DATACLASS_FIELDS.get(kind)
+    if names is not None:
+        return _scrub_dataclass(value, names, scrub)
     if isinstance(value, str):
         return scrub(value)
-    if type(value) in _PLAIN:  # numbers hold no secret (and ABC checks are slow)
-        return value
     if isinstance(value, Mapping):
-        items = [(_scrub_any(k, scrub), _scrub_any(v, scrub)) for k, v in value.items()]
-        same = all(a is k and b is v for (a, b), (k, v) in zip(items, value.items(), strict=True))
-        return value if same else dict(items)
+        return _scrub_mapping(value, scrub)
     if isinstance(value, (list, tuple)):
         scrubbed = [_scrub_any(v, scrub) for v in value]
-        same = all(a is b for a, b in zip(scrubbed, value, strict=True))
-        if same:
+        if _all_same(scrubbed, value):
             return value
         if hasattr(value, "_fields"):  # a named tuple (FieldError) takes its fields one by one
             return type(value)(*scrubbed)
         return type(value)(scrubbed)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {}
-        for f in dataclasses.fields(value):
-            if f.init:
-                old = getattr(value, f.name)
-                new = _scrub_any(old, scrub)
-                if new is not old:
-                    changes[f.name] = new
-        return dataclasses.replace(value, **changes) if changes else value
+        names = tuple(f.name for f in dataclasses.fields(value) if f.init)
+        _DATACLASS_FIELDS[kind] = names  # a class's fields do not change
+        return _scrub_dataclass(value, names, scrub)
     return value
+
+
+#: Dataclass type -> the names of its ``init`` fields (looked up once per class).
+_DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _all_same(scrubbed: list[Any], original: Any) -> bool:
+    return all(a is b for a, b in zip(scrubbed, original, strict=True))
+
+
+def _scrub_mapping(value: Mapping[Any, Any], scrub: Any) -> Any:
+    items = [(_scrub_any(k, scrub), _scrub_any(v, scrub)) for k, v in value.items()]
+    same = all(a is k and b is v for (a, b), (k, v) in zip(items, value.items(), strict=True))
+    return value if same else dict(items)
+
+
+def _scrub_dataclass(value: Any, names: tuple[str, ...], scrub: Any) -> Any:
+    changes = {}
+    for name in names:
+        old = getattr(value, name)
+        new = _scrub_any(old, scrub)
+        if new is not old:
+            changes[name] = new
+    return dataclasses.replace(value, **changes) if changes else value
 
 
 def scrub_process_wide(text: str) -> str:

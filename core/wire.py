@@ -74,6 +74,8 @@ def check_headers(headers: Any) -> None:
     """Refuse header values HTTP cannot carry; never quotes the value (it may be secret)."""
     for name, value in headers.items():
         text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        if text.isascii() and text.isprintable():  # the usual value: nothing to refuse
+            continue
         bad = any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in text)
         try:
             text.encode("latin-1")
@@ -171,7 +173,8 @@ def prepare(
         )
     except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as error:
         raise ConfigurationError(f"cannot send to {url!r}: {error}. Nothing was sent") from None
-    if all(c in _URL_SAFE for c in url):
+    # isascii + isprintable + no space: every character is in _URL_SAFE (checked at C speed).
+    if url.isascii() and url.isprintable() and " " not in url:
         prepared.url = url  # keep %2E%2E, %2F... exactly as the adapter encoded them
     else:
         # A non-ASCII base URL, say: requests' requoting would also turn %2E%2E back
