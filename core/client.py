@@ -296,17 +296,14 @@ class Client:
             may_reclaim=lambda entry: once.may_send_again(
                 entry, resend=resend, deduplicating=deduplicating
             ),
+            leaving=True,  # one durable write on the usual path; a wait first says so
         )
         if isinstance(claim, Held):
             return self.scrubber.scrub_value(once.held_result(claim.entry, prepared))
         stage = _Stage()
-
-        def leaving() -> None:  # just before the bytes go: is the claim still ours?
-            if not ledger.leave(claim):
-                raise once.ClaimTaken(key)
-
         try:
-            result, sent = self._deliver(prepared, adapter, settings, call, stage, leaving)
+            departure = once.Departure(ledger, claim)
+            result, sent = self._deliver(prepared, adapter, settings, call, stage, departure)
         except once.ClaimTaken:  # another sender has the key now: this one sent nothing
             entry = ledger.get(key)
             if entry is None:
@@ -336,16 +333,18 @@ class Client:
         settings: Settings,
         call: HttpCall | None,
         stage: _Stage | None = None,
-        leaving: Callable[[], None] | None = None,
+        departure: once.Departure | None = None,
     ) -> tuple[CancelResult, HttpCall]:
         """The read a cancel depends on (if any), the cancel, and its normalised result.
 
         ``stage`` is kept up to date, so a caller that sees an exception knows whether
-        the cancel could have left; ``leaving`` is called just before the cancel leaves
-        (see ``Sender.deliver``).
+        the cancel could have left; ``departure`` hears when the cancel waits and when
+        it leaves (see ``Sender.deliver``).
         """
         lookup = adapter.lookup_call(prepared, settings) if call is None else None
         if lookup is not None:
+            if departure is not None:  # the read first: the cancel waits for it
+                departure.waiting()
             found = self._sender(adapter, settings).deliver(lookup, read_only=True)
             answer = found.response
             if found.verdict != "answer" or answer is None or not 200 <= answer.status < 300:
@@ -357,7 +356,7 @@ class Client:
         sender = self._senders.get(adapter.name) or self._sender(adapter, settings)
         if stage is not None:
             stage.now = "sending"
-        delivery = sender.deliver(call, leaving=leaving)
+        delivery = sender.deliver(call, departure=departure)
         if stage is not None:
             stage.now = "sent"
         # A cancellation of several calls (adapter.next_call): the rest of them.

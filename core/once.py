@@ -13,7 +13,7 @@ from ..errors import FieldError, InvalidRequestError
 from .model import CancelRequest, CancelResult, ResultError, lines_with_status
 
 if TYPE_CHECKING:
-    from .ledger.store import LedgerEntry
+    from .ledger.store import Claimed, Ledger, LedgerEntry
 
 #: Outcomes that say the platform applied or took the cancel: never resent.
 APPLIED = frozenset({"cancelled", "partial", "accepted"})
@@ -24,6 +24,36 @@ NOTHING_SENT_CODES = frozenset({"LOOKUP_FAILED"})
 class ClaimTaken(Exception):
     """Raised just before a cancel call would leave: the key's claim is no longer this
     sender's (another took it over, or it was resolved), so this one must not send."""
+
+
+class Departure:
+    """How a claimed cancel leaves, as the ledger records it.
+
+    The claim counts as leaving from the moment it is made (one durable write, not
+    two, on the usual path where nothing waits). A wait before the call goes (the
+    rate limiter: :meth:`waiting`, called before its first pause) first marks the
+    claim held back, so a sender that dies waiting leaves a claim another may send;
+    :meth:`leaving`, just before the bytes go, then marks it leaving again, which
+    fails (:class:`ClaimTaken`) if another sender took it over meanwhile.
+    """
+
+    def __init__(self, ledger: Ledger, claim: Claimed):
+        self._ledger, self._claim = ledger, claim
+        self._held = False
+
+    def waiting(self) -> None:
+        """The call is about to wait before it leaves."""
+        if not self._held:
+            if not self._ledger.hold(self._claim):
+                raise ClaimTaken(self._claim.key)
+            self._held = True
+
+    def leaving(self) -> None:
+        """The call's bytes go now."""
+        if self._held:
+            if not self._ledger.leave(self._claim):
+                raise ClaimTaken(self._claim.key)
+            self._held = False
 
 
 def may_send_again(entry: LedgerEntry, *, resend: bool, deduplicating: bool) -> bool:

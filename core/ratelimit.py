@@ -28,7 +28,11 @@ class RateLimiter(Protocol):
     """What a call waits on before it is sent: in this process or shared through Redis."""
 
     def acquire(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> float:
-        """Wait (with ``sleep``) until a slot is free, take it; returns seconds waited."""
+        """Wait (with ``sleep``) until a slot is free, take it; returns seconds waited.
+
+        Every pause must go through ``sleep``: the sender's tells the ledger that the
+        call waits, so that a sender dying meanwhile leaves a claim another may send.
+        """
         ...
 
 

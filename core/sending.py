@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
@@ -45,6 +45,9 @@ from .hookspecs import HookRelay
 from .http import HttpCall, HttpResponse
 from .ratelimit import LimitStore, limits_from, status_pacer
 from .secrets import Scrubber
+
+if TYPE_CHECKING:
+    from .once import Departure
 
 Verdict = Literal["answer", "unknown", "rate_limited", "redirect"]
 
@@ -114,13 +117,14 @@ class Sender:
         call: HttpCall,
         *,
         read_only: bool = False,
-        leaving: Callable[[], None] | None = None,
+        departure: Departure | None = None,
     ) -> Delivery:
         """Send ``call`` under the rules above; ``read_only`` marks a status call.
 
-        ``leaving`` is called once, just before the first attempt's bytes go (after the
-        rate limiter and the token): the ledger marks the claim as sent there, and an
-        exception from it stops the call from leaving at all.
+        ``departure`` (a ledger claim's, see :class:`~cancelkit.core.once.Departure`)
+        hears of the first attempt: ``waiting()`` before the rate limiter pauses it,
+        ``leaving()`` just before its bytes go; an exception from either stops the call
+        from leaving at all.
         """
         refreshed = force_refresh = False
         retries = sends = 0
@@ -130,9 +134,9 @@ class Sender:
         while True:
             try:
                 response, failure = self._attempt(
-                    call, refresh=force_refresh, status=read_only, leaving=leaving
+                    call, refresh=force_refresh, status=read_only, departure=departure
                 )
-                leaving = None  # once: a later attempt is part of the same send
+                departure = None  # once: a later attempt is part of the same send
             except CancelkitError as error:
                 if unknown is None:
                     raise
@@ -205,7 +209,7 @@ class Sender:
         *,
         refresh: bool,
         status: bool = False,
-        leaving: Callable[[], None] | None = None,
+        departure: Departure | None = None,
     ) -> tuple[HttpResponse | None, str]:
         extra: dict[str, str] = {}
         for headers in self.hooks.cancelkit_before_send(call=call, adapter=self.adapter):
@@ -223,7 +227,7 @@ class Sender:
                 else None
             )
         if limiter is not None:  # every attempt counts against the platform's limit
-            limiter.acquire(self.clock, self.sleep)
+            limiter.acquire(self.clock, self._pause_for(departure))
         if pacer is not None:
             pacer.acquire(self.clock, self.sleep)
         prepared = wire.prepare(
@@ -234,8 +238,8 @@ class Sender:
             call.body_bytes(),
         )
         environment = self.session.merge_environment_settings(prepared.url, {}, False, None, None)
-        if leaving is not None:  # last: nothing that may wait comes after it
-            leaving()
+        if departure is not None:  # last: nothing that may wait comes after it
+            departure.leaving()
         try:
             raw = self.session.send(prepared, timeout=self.timeout, **environment)
         except requests.ConnectTimeout:
@@ -258,6 +262,18 @@ class Sender:
         except requests.RequestException as error:
             return None, f"transport error after sending ({type(error).__name__})"
         return HttpResponse(raw.status_code, dict(raw.headers), raw.text), ""
+
+    def _pause_for(self, departure: Departure | None) -> Callable[[float], None]:
+        """The sleep a rate limiter waits with: telling ``departure`` first (a claim
+        waiting for its turn is one another sender may take over if this one dies)."""
+        if departure is None:
+            return self.sleep
+
+        def pause(seconds: float) -> None:
+            departure.waiting()
+            self.sleep(seconds)
+
+        return pause
 
 
 def _throttled(adapter: PlatformAdapter, response: HttpResponse) -> bool:

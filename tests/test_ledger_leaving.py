@@ -54,7 +54,8 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 
 class _Turnstile:
-    """A rate limiter whose first caller waits until released; later callers pass."""
+    """A rate limiter whose first caller waits until released; later callers pass.
+    Like every limiter, it pauses through the ``sleep`` it is given."""
 
     def __init__(self) -> None:
         self.first_waiting = threading.Event()
@@ -67,6 +68,7 @@ class _Turnstile:
             self._callers += 1
             first = self._callers == 1
         if first:
+            sleep(0.0)  # the sender's pause: the ledger hears the call waits
             self.first_waiting.set()
             assert self.release.wait(30), "the test never released the first sender"
         return 0.0
@@ -193,6 +195,7 @@ from cancelkit.plugins.mirakl.adapter import MiraklConnectAdapter
 
 class Limit:  # the platform's limit is spent: this send waits for its turn
     def acquire(self, clock, sleep):
+        sleep(0.0)  # through the sender's pause, as every limiter waits
         print("waiting", flush=True)
         time.sleep(600)
         return 600.0
@@ -275,3 +278,28 @@ def test_claims_made_before_the_marker_existed_count_as_sent(version_2_ledger: s
             may_reclaim=lambda entry: bool(entry.never_left),
         )
         assert isinstance(held, Held)
+
+
+def test_a_claim_counts_as_leaving_until_it_is_held_back_for_a_wait(ledger_url: str) -> None:
+    """The usual path is one durable write: claimed as leaving. Only a wait (hold) makes
+    the claim one another sender may take, and the first must then leave again."""
+    with Ledger(ledger_url) as ledger:
+        mine = ledger.claim("k", fingerprint="e" * 64, platform="mirakl", request={}, leaving=True)
+        assert isinstance(mine, Claimed)
+        entry = ledger.get("k")
+        assert entry is not None and entry.in_flight and not entry.never_left
+
+        def taken(existing: Any) -> bool:
+            return bool(existing.never_left)
+
+        held = ledger.claim("k", fingerprint="e" * 64, platform="mirakl", request={},
+                            may_reclaim=taken)  # fmt: skip
+        assert isinstance(held, Held)  # it may be on the wire: never taken over
+        assert ledger.hold(mine)  # it waits for the rate limiter
+        theirs = ledger.claim("k", fingerprint="e" * 64, platform="mirakl", request={},
+                              may_reclaim=taken, leaving=True)  # fmt: skip
+        assert isinstance(theirs, Claimed) and theirs.attempt == 2
+        assert not ledger.leave(mine)  # the first sender wakes up: not its claim now
+        assert not ledger.hold(mine)
+        now = ledger.get("k")
+        assert now is not None and now.attempt == 2 and not now.never_left

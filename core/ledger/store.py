@@ -189,11 +189,14 @@ class Ledger:
         request: dict[str, Any],
         call: dict[str, Any] | None = None,
         may_reclaim: Callable[[LedgerEntry], bool] = lambda entry: False,
+        leaving: bool = False,
     ) -> Claimed | Held:
         """Claim ``key`` before sending; :class:`Held` when it may not be sent.
 
-        A key used before for a different request (another fingerprint) is refused:
-        InvalidRequestError on ``idempotency_key``.
+        ``leaving``: the claim counts as leaving from now (its call goes at once, unless
+        :meth:`hold` says it waits first); False: claimed only, :meth:`leave` before
+        sending. A key used before for a different request (another fingerprint) is
+        refused: InvalidRequestError on ``idempotency_key``.
         """
         now = _now()
         row = {
@@ -208,6 +211,7 @@ class Ledger:
             "claimed_by": self._me,
             "claimed_at": now,
             "updated_at": now,
+            "left_at": now if leaving else None,
         }
         while True:
             try:
@@ -236,7 +240,6 @@ class Ledger:
                 "latest": None,
                 "tracking_id": None,
                 "answered_at": None,
-                "left_at": None,
                 "note": f"attempt {existing.attempt + 1}; before: {_summary(existing)}",
             }
             del values["key"]
@@ -273,10 +276,31 @@ class Ledger:
         return self._update_own(claimed, values)
 
     @_database_errors
+    def hold(self, claimed: Claimed) -> bool:
+        """Mark ``claimed``'s call as held back (waiting for the rate limiter) and not
+        left; False: the claim is no longer this sender's (resolved meanwhile).
+
+        While held back, another sender may take the claim over (its sender may have
+        died waiting); :meth:`leave` must then succeed before the call goes.
+        """
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                entries.update()
+                .where(
+                    entries.c.key == claimed.key,
+                    entries.c.attempt == claimed.attempt,
+                    entries.c.answered.is_(False),
+                )
+                .values(left_at=None, updated_at=_now())
+            ).rowcount
+        return bool(changed == 1)
+
+    @_database_errors
     def leave(self, claimed: Claimed) -> bool:
         """Mark ``claimed``'s cancel call as leaving now; False: do not send it.
 
-        Called just before the call's bytes go (after the rate limiter and the token).
+        Called just before the call's bytes go, when the claim was made without
+        ``leaving`` or was :meth:`hold`-ed since (after the rate limiter's wait).
         False when the claim is no longer this sender's: another sender took the key
         over while this one waited (it found the claim never left, and its sender dead
         or slow), or it was resolved meanwhile. A compare-and-set on the attempt, and
