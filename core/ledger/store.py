@@ -283,17 +283,8 @@ class Ledger:
         While held back, another sender may take the claim over (its sender may have
         died waiting); :meth:`leave` must then succeed before the call goes.
         """
-        with self.engine.begin() as connection:
-            changed = connection.execute(
-                entries.update()
-                .where(
-                    entries.c.key == claimed.key,
-                    entries.c.attempt == claimed.attempt,
-                    entries.c.answered.is_(False),
-                )
-                .values(left_at=None, updated_at=_now())
-            ).rowcount
-        return bool(changed == 1)
+        values = {"left_at": None, "updated_at": _now()}
+        return self._update_own(claimed, values, entries.c.answered.is_(False))
 
     @_database_errors
     def leave(self, claimed: Claimed) -> bool:
@@ -307,18 +298,13 @@ class Ledger:
         the take-over one on ``left_at`` (:meth:`claim`): of the two, exactly one sends.
         Committed durably, as a claim is.
         """
-        with self._claiming.begin() as connection:
-            changed = connection.execute(
-                entries.update()
-                .where(
-                    entries.c.key == claimed.key,
-                    entries.c.attempt == claimed.attempt,
-                    entries.c.answered.is_(False),
-                    entries.c.left_at.is_(None),
-                )
-                .values(left_at=_now())
-            ).rowcount
-        return bool(changed == 1)
+        return self._update_own(
+            claimed,
+            {"left_at": _now()},
+            entries.c.answered.is_(False),
+            entries.c.left_at.is_(None),
+            durable=True,
+        )
 
     @_database_errors
     def release(self, claimed: Claimed, why: str) -> bool:
@@ -388,11 +374,20 @@ class Ledger:
             connection.execute(jobs.delete())
             connection.execute(entries.delete())
 
-    def _update_own(self, claimed: Claimed, values: dict[str, Any]) -> bool:
-        with self.engine.begin() as connection:
+    def _update_own(
+        self,
+        claimed: Claimed,
+        values: dict[str, Any],
+        *also: sa.ColumnElement[bool],
+        durable: bool = False,
+    ) -> bool:
+        """Write ``values`` to ``claimed``'s row if it is still this attempt's (and
+        ``also`` holds); ``durable``: committed as a claim is (SQLite FULL)."""
+        engine = self._claiming if durable else self.engine
+        with engine.begin() as connection:
             changed = connection.execute(
                 entries.update()
-                .where(entries.c.key == claimed.key, entries.c.attempt == claimed.attempt)
+                .where(entries.c.key == claimed.key, entries.c.attempt == claimed.attempt, *also)
                 .values(**values)
             ).rowcount
         return bool(changed == 1)
