@@ -110,6 +110,7 @@ def run_job(
             assert f"{orders * len(ch.PLATFORMS)} requests queued" in queued.stdout
             if during is not None:
                 during(sandbox, workers, ledger_url, job)
+            requeued = 0
             if recover_after is None:
                 state = ch.wait_for_job(
                     ledger_url, job, deadline=time.monotonic() + JOB_DEADLINE, workers=workers
