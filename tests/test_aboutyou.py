@@ -344,3 +344,11 @@ def test_a_malformed_cancel_limit_names_the_setting_and_sends_nothing(
         client.send({"lines": [{"line_id": "7200", "quantity": 1}]}, "aboutyou")
     assert "cancel_limit" in str(bad.value) and "LIMIT/SECONDS" in str(bad.value)
     assert sandbox.emulators["aboutyou"].batches == {}
+
+
+@pytest.mark.parametrize("items", [1, "x", {"a": 1}, True])
+def test_results_whose_items_are_not_a_list_are_still_read(items: Any) -> None:
+    """Found by the conformance suite's hypothesis check: ``"items": 1`` raised."""
+    body = {"batchRequestId": "b-1", "status": "processing", "items": items}
+    result = AboutYouAdapter().normalise_status("b-1", HttpResponse(200, {}, json.dumps(body)))
+    assert result.outcome == "accepted" and result.lines == ()

@@ -316,9 +316,10 @@ class AboutYouAdapter(PlatformAdapter):
                 else str(message or f"HTTP {status}"),
             )
         batch_status = str(payload.get("status"))
-        read = [
-            _item_result(item) for item in payload.get("items") or () if isinstance(item, Mapping)
-        ]
+        items = payload.get("items")
+        if not isinstance(items, list):  # an odd answer must not cost the result
+            items = []
+        read = [_item_result(item) for item in items if isinstance(item, Mapping)]
         lines = tuple(line for line, _ in read)
         warnings = tuple(warning for _, warning in read if warning)
         final: Outcome
