@@ -52,8 +52,11 @@ def box() -> Iterator[tuple[Sandbox, list[str]]]:
 
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """An app on the in-memory broker (nothing leaves the process)."""
-    return make_app("memory://")
+    """An app on the in-memory broker (nothing leaves the process), its queue empty: the
+    memory transport is one per process, shared with every earlier test's app."""
+    made = make_app("memory://")
+    queued_messages(made)
+    return made
 
 
 @pytest.fixture
