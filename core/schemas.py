@@ -29,7 +29,13 @@ from marshmallow import (
 
 from ..errors import FieldError, InvalidRequestError
 from .currencies import ISO_4217_CODES
-from .inputcheck import bounded_decimal, check_input, number_problem
+from .inputcheck import (
+    MAX_INTEGER_DIGITS,
+    bounded_decimal,
+    check_input,
+    number_problem,
+    string_problem,
+)
 from .model import (
     MAX_LINES,
     OUTCOMES,
@@ -56,16 +62,27 @@ class _QuickDecimal(fields.Decimal):
     bounds and above ``floor`` is returned at once, as marshmallow would have returned
     it (``Decimal(str(value))``); anything else - every value marshmallow refuses
     included - goes through the full field, which alone words the errors.
+
+    The numbers of one shop repeat (``"15.00"``, a quantity of 1): a short ``str`` or
+    an ``int`` accepted once is looked up after that, not read again. (Decimals
+    are immutable, so sharing one is safe; a ``Decimal`` input is never looked up,
+    since ``Decimal("1.0") == 1`` would find another exponent.)
     """
 
     def __init__(self, *, positive: bool, **kwargs: Any):
         self._positive = positive
+        #: Accepted short str / int inputs -> their Decimal (cleared when full).
+        self._known: dict[str | int, Decimal] = {}
         super().__init__(**kwargs)
 
     def deserialize(
         self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any
     ) -> Any:
         kind = type(value)
+        if kind is str or kind is int:
+            known = self._known.get(value)
+            if known is not None:
+                return known
         if kind is str or kind is int or kind is Decimal:
             try:
                 number = Decimal(str(value))
@@ -77,8 +94,16 @@ class _QuickDecimal(fields.Decimal):
                 and (number > 0 if self._positive else number >= 0)
                 and number_problem(number) is None
             ):
+                if kind is int or (kind is str and len(value) <= _KNOWN_LENGTH):
+                    if len(self._known) >= _KNOWN_COUNT:
+                        self._known.clear()
+                    self._known[value] = number
                 return number
         return super().deserialize(value, attr, data, **kwargs)
+
+
+#: A quick decimal field remembers at most this many inputs, each at most this long.
+_KNOWN_COUNT, _KNOWN_LENGTH = 1024, 40
 
 
 class _QuickString(fields.String):
@@ -130,30 +155,108 @@ class _QuickList(fields.List[Any]):
     def __init__(self, schema: type[Schema], **kwargs: Any):
         super().__init__(fields.Nested(schema), **kwargs)
         self._schema = schema()
-        self._fields = tuple(self._schema.load_fields.items())
+        self._fields = _quick_fields(self._schema)
         self._names = frozenset(self._schema.load_fields)
         # Only a schema whose one hook is its own ``_make`` can be loaded field by field.
-        hooks = {name: [hook[0] for hook in found] for name, found in schema._hooks.items()}
-        self._quick = {k: v for k, v in hooks.items() if v} == {"post_load": ["_make"]}
+        self._quick = _hooks(schema) == {"post_load": ["_make"]} and all(
+            _plain_field(field) for _, field, _, _ in self._fields
+        )
 
     def deserialize(
         self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any
     ) -> Any:
         if self._quick and type(value) is list and not kwargs:
             try:
-                return [self._item(item) for item in value]
+                return [self._item(item, False) for item in value]
             except ValidationError:
                 pass  # the full load below reports every problem, worded by marshmallow
         return super().deserialize(value, attr, data, **kwargs)
 
-    def _item(self, item: Any) -> Any:
+    def load_guarded(self, value: list[Any]) -> list[Any]:
+        """The quick load of a list the input guard has not seen: ValidationError
+        (take the full path) for anything :func:`_guard_leaf` does not pass."""
+        if not self._quick:
+            raise _UNUSUAL
+        return [self._item(item, True) for item in value]
+
+    def _item(self, item: Any, guarded: bool) -> Any:
         if type(item) is not dict or not self._names.issuperset(item):
-            raise ValidationError("not the usual item")
-        loaded = {}
-        for name, field in self._fields:
-            # A missing value gives the field's default, or ValidationError if required.
-            loaded[name] = field.deserialize(item.get(name, missing), name, item)
-        return self._schema._make(loaded)  # type: ignore[attr-defined]
+            raise _UNUSUAL
+        return self._schema._make(_load_fields(self._fields, item, guarded))  # type: ignore[attr-defined]
+
+
+#: Raised inside a quick path for input it does not take: the full load decides.
+_UNUSUAL = ValidationError("not the usual input")
+
+
+def _hooks(schema: type[Schema]) -> dict[str, list[str]]:
+    """A schema's load and validation hooks, by kind (empty kinds left out)."""
+    found = {kind: [hook[0] for hook in hooks] for kind, hooks in schema._hooks.items()}
+    return {kind: names for kind, names in found.items() if names}
+
+
+def _plain_field(field: fields.Field[Any]) -> bool:
+    """A field the quick paths may call directly: no per-field load processors, no
+    ``data_key`` or ``attribute`` renaming (the key read is the name returned)."""
+    return not field.pre_load and not field.post_load and not field.data_key and not field.attribute
+
+
+_QuickField = tuple[str, "fields.Field[Any]", bool, Any]
+
+
+def _quick_fields(schema: Schema) -> tuple[_QuickField, ...]:
+    """``(name, field, required, load_default)`` of each field ``schema`` loads."""
+    return tuple(
+        (name, field, field.required, field.load_default)
+        for name, field in schema.load_fields.items()
+    )
+
+
+def _load_fields(
+    quick_fields: tuple[_QuickField, ...], item: dict[str, Any], guarded: bool
+) -> dict[str, Any]:
+    """Each field's value loaded as marshmallow's schema load would, or ValidationError.
+
+    ``guarded``: ``item`` has not passed :func:`~cancelkit.core.inputcheck.check_input`,
+    so every value must first pass :func:`_guard_leaf`.
+    """
+    loaded = {}
+    for name, field, required, default in quick_fields:
+        value = item.get(name, missing)
+        if value is missing:  # what Field.deserialize does with a missing value
+            if required:
+                raise _UNUSUAL
+            loaded[name] = default() if callable(default) else default
+        elif guarded and type(value) is list:
+            if type(field) is not _QuickList:
+                raise _UNUSUAL
+            loaded[name] = field.load_guarded(value)
+        else:
+            if guarded:
+                _guard_leaf(value)
+            loaded[name] = field.deserialize(value, name, item)
+    return loaded
+
+
+def _guard_leaf(value: Any) -> None:
+    """Pass only a value :func:`~cancelkit.core.inputcheck.check_input` finds nothing
+    wrong with: ``None``, a ``Decimal``, an ``int`` in range, a valid Unicode ``str``.
+    (Decimal values are bounded by their fields, which send the rest to the full load.)
+    An empty dict passes too. Anything else raises ValidationError: the full path
+    takes it."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii() or string_problem(value) is None:
+            return
+    elif kind is int:
+        if -_INTEGER_LIMIT < value < _INTEGER_LIMIT:
+            return
+    elif kind is Decimal or value is None or (kind is dict and not value):
+        return  # an empty dict: ``options: {}`` as a request built in code has it
+    raise _UNUSUAL
+
+
+_INTEGER_LIMIT = 10**MAX_INTEGER_DIGITS  # check_input's bound on integers
 
 
 class _Strict(Schema):
@@ -295,8 +398,16 @@ def load_request(data: Any) -> CancelRequest:
     its field path.
     """
     problems: list[FieldError] = []
-    if isinstance(data, CancelRequest):
+    if type(data) is dict:
+        quick = _quick_request(data)
+        if quick is not None:
+            return quick
+    elif isinstance(data, CancelRequest):
         data = _plain_request(data, problems)
+        if not problems:
+            quick = _quick_request(data)
+            if quick is not None:
+                return quick
     elif not isinstance(data, Mapping):
         raise InvalidRequestError(
             FieldError("", f"the request must be a JSON object, not {_json_type(data)}")
@@ -309,6 +420,34 @@ def load_request(data: Any) -> CancelRequest:
     except ValidationError as error:
         raise InvalidRequestError(flatten_messages(error.messages)) from None
     return loaded
+
+
+def _quick_request(data: dict[str, Any]) -> CancelRequest | None:
+    """The usual request loaded without marshmallow's schema machinery, or None.
+
+    The usual request: a plain dict of known keys, lines (at most ``MAX_LINES``, with
+    distinct ``line_id`` values) and no ``options`` but ``{}``, whose every value
+    passes :func:`_guard_leaf` (so :func:`check_input` would find nothing) and its
+    field's quick load. It is built with the schema's own ``_make``, as its load
+    would build it. Anything else - whatever the schema's validators or the input
+    guard would refuse, ``scope: all_pending`` - returns None: the full load, which
+    alone words the errors.
+    """
+    if not _REQUEST_QUICK or not _REQUEST_NAMES.issuperset(data):
+        return None
+    lines = data.get("lines")
+    if type(lines) is not list or not lines or len(lines) > MAX_LINES:
+        return None  # what _bound_size and _lines_match_scope refuse, or not the usual
+    if data.get("scope", "lines") != "lines":
+        return None  # all_pending (lines must then be empty), or a scope to refuse
+    try:
+        loaded = _load_fields(_REQUEST_FIELDS, data, True)
+    except ValidationError:
+        return None
+    if len({line.line_id for line in loaded["lines"]}) != len(lines):
+        return None  # a duplicate line_id: _unique_lines words it
+    request: CancelRequest = _REQUEST_SCHEMA._make(loaded)
+    return request
 
 
 def _plain_request(request: CancelRequest, problems: list[FieldError]) -> dict[str, Any]:
@@ -430,3 +569,12 @@ def dump_result(result: CancelResult) -> dict[str, Any]:
 # Built once: constructing a marshmallow schema costs more than loading a request.
 _REQUEST_SCHEMA = CancelRequestSchema()
 _RESULT_SCHEMA = CancelResultSchema()
+_REQUEST_FIELDS = _quick_fields(_REQUEST_SCHEMA)
+_REQUEST_NAMES = frozenset(_REQUEST_SCHEMA.load_fields)
+#: The quick path knows these hooks (it does their checks itself); another hook
+#: added to the schema turns it off until it knows that one too.
+_REQUEST_QUICK = _hooks(CancelRequestSchema) == {
+    "pre_load": ["_bound_size"],
+    "validates_schema": ["_lines_match_scope", "_unique_lines"],
+    "post_load": ["_make"],
+} and all(_plain_field(field) for _, field, _, _ in _REQUEST_FIELDS)

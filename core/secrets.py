@@ -78,18 +78,26 @@ class Scrubber:
         self.header_names: set[str] = set()
         self._lock = threading.Lock()
         self._compiled: re.Pattern[str] | None = None
+        #: Values whose forms are all in ``_secrets`` already (``add`` skips them).
+        self._added: set[str] = set()
 
     def add(self, *values: str | None) -> None:
         """Remember secret values (and their encoded forms)."""
+        # The same token comes back with every call: a set lookup, not five encodings.
+        if all(v is None or (type(v) is str and v in self._added) for v in values):
+            return
         fresh = set()
         for value in values:
             if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
                 fresh |= {v for v in _variants(value) if len(v) >= MIN_SECRET_LENGTH}
         if not fresh - self._secrets:
+            with self._lock:
+                self._added.update(v for v in values if type(v) is str)
             return
         with self._lock:
             self._secrets |= fresh
             self._compiled = _pattern(self._secrets)
+            self._added.update(v for v in values if type(v) is str)
         global _process_pattern
         with _process_lock:
             _process_secrets.update(fresh)

@@ -29,6 +29,7 @@ def plain_marshmallow(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         patch.setattr(schemas._QuickDecimal, "deserialize", fields.Decimal.deserialize)
         patch.setattr(schemas._QuickString, "deserialize", fields.String.deserialize)
         patch.setattr(schemas._QuickList, "deserialize", fields.List.deserialize)
+        patch.setattr(schemas, "_quick_request", lambda data: None)  # the guard and load
         yield
 
 
@@ -142,3 +143,141 @@ def test_a_bad_item_is_reported_by_marshmallow_with_every_problem(
             ("lines[1].bogus", "unknown field"),
         ],
     )
+
+
+# -- the request's own quick path: the input guard and the top-level schema in one walk --
+
+# What the input guard (check_input) or the schema's validators refuse, mixed into
+# otherwise usual requests: the quick path must hand every one of them to the full path.
+_hostile = st.sampled_from(
+    [
+        "\ud800",
+        "a\udfffb",
+        "caf\u00e9",
+        10**18,
+        -(10**18),
+        10**18 - 1,
+        Decimal("NaN"),
+        Decimal("-Infinity"),
+        Decimal("1e18"),
+        Decimal("1e-13"),
+        Decimal("-0.5"),
+        "1e18",
+        "0.0000000000001",
+        1.5,
+        float("nan"),
+        True,
+        (),
+        ("a",),
+        {"x": 1},
+        {"\ud800": 1},
+        {},
+        [[]],
+        [],
+    ]
+)
+_value = st.one_of(_number, _text, _hostile)
+_usual_tax = st.fixed_dictionaries({"code": _good_text, "amount": _good_number})
+_guarded_line = st.fixed_dictionaries(
+    {
+        "line_id": st.one_of(st.sampled_from(["L-1", "L-2", "L\u00e9"]), _hostile),
+        "quantity": _value,
+    },
+    optional={
+        "product_id": _value,
+        "price": _value,
+        "shipping_price": _value,
+        "taxes": st.one_of(
+            st.lists(_usual_tax, max_size=2),
+            st.lists(st.fixed_dictionaries({"code": _value, "amount": _value}), max_size=2),
+            st.lists(_usual_tax, max_size=2).map(tuple),
+            _hostile,
+        ),
+        "reason": st.one_of(st.sampled_from(["CUSTOMER_REQUEST", "OTHER"]), _hostile),
+        "platform_reason": _value,
+    },
+)
+_guarded_request = st.fixed_dictionaries(
+    {
+        "lines": st.one_of(
+            st.lists(_guarded_line, min_size=1, max_size=3), st.lists(_guarded_line, max_size=3)
+        )
+    },
+    optional={
+        "order_id": st.one_of(_good_text, _hostile),
+        "currency": st.one_of(st.sampled_from(["USD", "EUR", "usd"]), _hostile),
+        "reason": st.one_of(st.sampled_from(["CUSTOMER_REQUEST", "nope"]), _hostile),
+        "scope": st.sampled_from(["lines", "all_pending", "x", None]),
+        "idempotency_key": st.one_of(_good_text, _hostile),
+        "fulfillment_order_id": st.one_of(_good_text, _hostile),
+        "options": st.one_of(st.just({}), st.dictionaries(st.text(max_size=2), _value, max_size=2)),
+        "unknown": _good_text,
+    },
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(data=_guarded_request)
+def test_the_request_quick_path_refuses_what_the_guard_or_schema_refuses(data: Any) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        quick, plain = both(data, monkeypatch)
+    assert quick == plain
+
+
+def _built_in_code(draw: Any) -> Any:
+    """A CancelRequest built in code, with any values (the dataclass checks nothing)."""
+    lines = draw(st.lists(_guarded_line, min_size=1, max_size=3))
+    built = []
+    for line in lines:
+        taxes = line.pop("taxes", ())
+        if isinstance(taxes, (list, tuple)):
+            taxes = tuple(schemas.Tax(**tax) if isinstance(tax, dict) else tax for tax in taxes)
+        built.append(schemas.Line(**line, taxes=taxes))
+    return schemas.CancelRequest(
+        lines=tuple(built),
+        order_id=draw(st.one_of(_good_text, _hostile)),
+        currency=draw(st.sampled_from(["USD", "EUR", None, "\ud800", 5])),
+        reason=draw(st.sampled_from(["CUSTOMER_REQUEST", None, "nope"])),
+        options=draw(st.sampled_from([{}, {"a": 1}, {"\ud800": 1}])),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.composite(_built_in_code)())
+def test_a_request_built_in_code_loads_as_marshmallow_loads_it(data: Any) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        quick, plain = both(data, monkeypatch)
+    assert quick == plain
+
+
+def test_a_usual_request_skips_the_guard_and_the_schema_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    line = {"line_id": "L-1", "quantity": 1, "price": "15.00", "product_id": "P\u00e9"}
+    data = {"order_id": "O-1", "currency": "EUR", "reason": "CUSTOMER_REQUEST", "lines": [line]}
+    expected = repr(schemas.load_request(data))
+    with monkeypatch.context() as patch:
+        patch.setattr(schemas, "check_input", lambda data: pytest.fail("guard walked"))
+        patch.setattr(schemas._REQUEST_SCHEMA, "load", lambda data: pytest.fail("schema load"))
+        loaded = schemas.load_request(data)
+        again = schemas.load_request(loaded)  # a loaded request, checked again: same path
+    assert repr(loaded) == repr(again) == expected
+    assert loaded.options == {} and loaded.scope == "lines"
+    assert str(loaded.lines[0].price) == "15.00"
+
+
+def test_what_the_quick_path_leaves_is_refused_with_marshmallow_words() -> None:
+    line = {"line_id": "L-1", "quantity": 1}
+    cases = {
+        "lone surrogate": {"order_id": "\ud800", "lines": [line]},
+        "duplicate line": {"lines": [line, dict(line)]},
+        "all_pending with lines": {"scope": "all_pending", "lines": [line]},
+        "huge integer": {"lines": [{**line, "quantity": 10**18}]},
+        "too many lines": {
+            "lines": [{"line_id": f"L{i}", "quantity": 1} for i in range(schemas.MAX_LINES + 1)]
+        },
+    }
+    for name, data in cases.items():
+        assert schemas._quick_request(data) is None, name
+        with pytest.raises(InvalidRequestError):
+            schemas.load_request(data)
