@@ -90,11 +90,13 @@ def run_job(
     extra: dict[str, str] | None = None,
     during: Any = None,
     recover_after: float | None = None,
+    before: Any = None,
 ) -> Run:
     """Seed a sandbox, start the workers, queue one request per seeded order with
     ``cancelkit bulk --queue``, wait for the ledger to show the job finished, and read
     the emulators. ``during(sandbox, workers, ledger_url, job)`` runs once the job is
-    queued (faults, kills, restarts); ``recover_after``: see :func:`_wait_or_requeue`."""
+    queued (faults, kills, restarts); ``before(sandbox)`` before it is queued;
+    ``recover_after``: see :func:`_wait_or_requeue`."""
     settings = {"CANCELKIT_ABOUTYOU_POLL_INTERVAL": "3", **(extra or {})}
     if aboutyou_limit:
         settings["CANCELKIT_ABOUTYOU_CANCEL_LIMIT"] = aboutyou_limit
@@ -104,6 +106,8 @@ def run_job(
         )
         job = ch.write_jsonl(work / "cancels.jsonl", ch.requests_for(orders))
         with ch.Workers(WORKERS, environment, work) as workers:
+            if before is not None:
+                before(sandbox)
             began = time.monotonic()
             queued = ch.enqueue(work / "cancels.jsonl", environment)
             assert queued.returncode == 0, queued.stderr
@@ -290,6 +294,12 @@ def test_a_redis_restart_mid_job_is_survived(
     orders = 40
     restarted: list[int] = []
 
+    def slow_answers(sandbox: ch.SandboxProcess) -> None:
+        # Each answer held back 0.3 s: the job lasts longer than queueing it, so the
+        # restart comes mid-job however fast the sends are.
+        for platform in ch.PLATFORMS:
+            sandbox.inject(kind="slow", platform=platform, count=2 * orders, delay=0.3)
+
     def restart_when_a_third_is_done(
         sandbox: ch.SandboxProcess, workers: ch.Workers, ledger: str, job: str
     ) -> None:
@@ -309,6 +319,7 @@ def test_a_redis_restart_mid_job_is_survived(
         broker=redis.url,
         ledger_url=postgres_url,
         extra={"CANCELKIT_VISIBILITY_TIMEOUT": "10"},
+        before=slow_answers,
         during=restart_when_a_third_is_done,
         recover_after=20.0,
     )
