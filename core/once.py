@@ -111,19 +111,21 @@ def held_result(entry: LedgerEntry, request: CancelRequest) -> CancelResult:
                 + (entry.note or "being sent now, or that sender died")
                 + ")"
             )
-        result = CancelResult(
+        if entry.left_at is None:  # nothing to check on the platform: it has not gone
+            advice = "the same send later shows its outcome (or sends it, if that sender died)"
+        else:
+            advice = (
+                f"NOT sent again. Check the order on {entry.platform}, then: "
+                f"cancelkit ledger resolve {entry.key} --as cancelled|rejected, or --resend"
+            )
+        return CancelResult(
             platform=entry.platform,
             outcome="unknown",
             lines=lines_with_status(request, "unknown"),
             errors=(ResultError(message=why, code="OUTCOME_UNKNOWN"),),
-            message=(
-                f"outcome unknown: {why}; NOT sent again. Check the order on "
-                f"{entry.platform}, then: cancelkit ledger resolve {entry.key} "
-                "--as cancelled|rejected, or --resend"
-            ),
+            message=f"outcome unknown: {why}; {advice}",
             details={"ledger": ledger},
         )
-        return result
     recorded = entry.canonical_result()
     if entry.outcome in ("cancelled", "rejected") and (
         recorded is None or recorded.outcome != entry.outcome

@@ -303,3 +303,27 @@ def test_a_claim_counts_as_leaving_until_it_is_held_back_for_a_wait(ledger_url: 
         assert not ledger.hold(mine)
         now = ledger.get("k")
         assert now is not None and now.attempt == 2 and not now.never_left
+
+
+def test_a_sender_whose_claim_was_taken_over_is_not_told_to_check_the_platform(
+    ledger_url: str,
+) -> None:
+    """Nothing left for it: the advice is to look again, not to settle it by hand."""
+    from cancelkit.core import once
+    from cancelkit.core.schemas import load_request
+
+    with Ledger(ledger_url) as ledger:
+        ledger.claim("k", fingerprint="f" * 64, platform="mirakl", request={})
+        waiting = ledger.get("k")
+        assert waiting is not None and waiting.never_left
+        told = once.held_result(waiting, load_request(MIRAKL))
+        assert told.outcome == "unknown" and "ledger resolve" not in told.message
+        assert "not sent by this sender" in told.message
+        claim = ledger.claim(
+            "k", fingerprint="f" * 64, platform="mirakl", request={},
+            may_reclaim=lambda entry: True, leaving=True,
+        )  # fmt: skip
+        assert isinstance(claim, Claimed)
+        left = ledger.get("k")
+        assert left is not None
+        assert "ledger resolve k" in once.held_result(left, load_request(MIRAKL)).message
